@@ -1,0 +1,3 @@
+from slt.cli.main import run
+
+run()

@@ -1,0 +1,67 @@
+"""The ``slt`` command: global options, subcommand groups, and where errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from slt import __version__
+from slt.cli.context import AppContext
+from slt.errors import SltError
+
+app = typer.Typer(
+    name="slt",
+    help="SelfLearningTrader: self-learning crypto futures trading (Binance USDT-M).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+EXIT_BAD_INPUT = 2
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", envvar="SLT_CONFIG", help="TOML configuration file."),
+    ] = None,
+) -> None:
+    """Settings come from defaults, then the TOML file, then environment variables."""
+    ctx.obj = AppContext(config_path=config)
+
+
+@app.command()
+def version() -> None:
+    """Print the installed version."""
+    typer.echo(f"slt {__version__}")
+
+
+def _register_groups() -> None:
+    from slt.cli import config_cmd, data, demo, placeholders
+
+    app.add_typer(data.app, name="data")
+    app.add_typer(demo.app, name="demo")
+    app.add_typer(config_cmd.app, name="config")
+    for name, text in placeholders.GROUPS.items():
+        app.add_typer(placeholders.group(name, text), name=name)
+
+
+_register_groups()
+
+
+def run() -> None:
+    """Console entry point: expected errors print one line to stderr and exit with code 2.
+
+    Typer's standalone mode already turns usage errors into exit code 2 and ``Exit`` into its
+    code; everything else that is not an SltError is a bug and keeps its traceback.
+    """
+    try:
+        app()
+    except SltError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)

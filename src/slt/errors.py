@@ -1,0 +1,36 @@
+"""Every exception type the project raises on purpose; a leaf module importable from any layer."""
+
+from __future__ import annotations
+
+
+class SltError(Exception):
+    """Base of all expected errors: the CLI prints the message on one line and exits with code 2."""
+
+
+class DataFileError(SltError):
+    """A market-data file that cannot be imported as it is (corrupt, bad columns, mixed steps)."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class InvalidSeriesError(SltError):
+    """Candle or funding arrays that break the canonical representation (types, order, NaN)."""
+
+
+class UnknownSeriesError(SltError):
+    """A symbol, market, timeframe or kind asked for that the store does not hold."""
+
+
+class StoreError(SltError):
+    """The market-data store could not be read or written (permissions, corrupt store file)."""
+
+
+class ConfigError(SltError):
+    """Invalid configuration: the message lists every bad field with its reason."""
+
+
+class ExchangeError(SltError):
+    """The exchange answered with an error that retrying within our budget did not fix."""
