@@ -19,6 +19,26 @@ ROSHAN = RAW / "Roshan7869__algotrading" / "user_data" / "data" / "binance"
 FREQTRADE_TESTDATA = RAW / "freqtrade__freqtrade" / "tests" / "testdata"
 
 
+# Distinctive secret values for the tests that prove secrets never leak, by environment name.
+TEST_SECRETS = {
+    "BINANCE_API_KEY": "apikey-7f3c9e1d5b",
+    "BINANCE_API_SECRET": "apisecret-2b8d4f6a0c",
+    "DATABASE_URL": "postgresql://slt:dbpass-5e7a9c1b3d@db.example.com:5432/slt?sslmode=require",
+    "REDIS_URL": "redis://:redispass-8c2e4a6f0b@cache.example.com:6379/0",
+    "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/123456/webhooktoken-9d1f3b5e7a",
+    "TELEGRAM_TOKEN": "123456:telegramtoken-4a6c8e0b2d",
+}
+# The secret part of each value: none of these may appear in any output.
+SECRET_MARKERS = [
+    "apikey-7f3c9e1d5b",
+    "apisecret-2b8d4f6a0c",
+    "dbpass-5e7a9c1b3d",
+    "redispass-8c2e4a6f0b",
+    "webhooktoken-9d1f3b5e7a",
+    "telegramtoken-4a6c8e0b2d",
+]
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real Binance data beside the project; tests that need it skip only where it is absent."""

@@ -12,23 +12,10 @@ import structlog
 
 from slt.runtime.config import Settings
 from slt.runtime.logging import configure_logging, get_logger
+from tests.conftest import SECRET_MARKERS, TEST_SECRETS
 
-SECRETS = {
-    "binance_api_key": "apikey-7f3c9e1d5b",
-    "binance_api_secret": "apisecret-2b8d4f6a0c",
-    "database_url": "postgresql://slt:dbpass-5e7a9c1b3d@db.example.com:5432/slt",
-    "redis_url": "redis://:redispass-8c2e4a6f0b@cache.example.com:6379/0",
-    "discord_webhook_url": "https://discord.com/api/webhooks/123456/webhooktoken-9d1f3b5e7a",
-    "telegram_token": "123456:telegramtoken-4a6c8e0b2d",
-}
-SECRET_MARKERS = [
-    "apikey-7f3c9e1d5b",
-    "apisecret-2b8d4f6a0c",
-    "dbpass-5e7a9c1b3d",
-    "redispass-8c2e4a6f0b",
-    "webhooktoken-9d1f3b5e7a",
-    "telegramtoken-4a6c8e0b2d",
-]
+# Settings fields take the lower-case names; the database URL here has no query string.
+SECRETS = {name.lower(): value for name, value in TEST_SECRETS.items()}
 
 
 class _Terminal(io.StringIO):

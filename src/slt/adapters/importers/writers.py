@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
+from slt.adapters.importers.readers import ARCHIVE_KLINE_COLUMNS
 from slt.domain.series import Candles, FundingRates, Kind, Market, Series, SeriesKey
 from slt.domain.timeframes import timeframe_ms
 
@@ -88,22 +89,7 @@ def write_binance_archive(
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if header:
-        writer.writerow(
-            [
-                "open_time",
-                "open",
-                "high",
-                "low",
-                "close",
-                "volume",
-                "close_time",
-                "quote_volume",
-                "count",
-                "taker_buy_volume",
-                "taker_buy_quote_volume",
-                "ignore",
-            ]
-        )
+        writer.writerow(ARCHIVE_KLINE_COLUMNS)
     columns = (candles.open, candles.high, candles.low, candles.close, candles.volume)
     for i in range(len(candles)):
         t = int(candles.open_time_ms[i])
