@@ -91,3 +91,22 @@ def test_funding_rates_round_trip_with_their_own_columns(tmp_path: Path) -> None
     assert isinstance(loaded, FundingRates)
     np.testing.assert_array_equal(loaded.rate, funding.rate)
     assert store.series_keys() == [funding.key]
+
+
+def _merge_span(root: str, start: int, stop: int) -> None:
+    ParquetStore(Path(root)).merge(random_walk_candles(n=20_000).take(slice(start, stop)))
+
+
+def test_two_processes_merging_at_once_lose_no_rows(tmp_path: Path) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    spans = [(0, 12_000), (8_000, 20_000), (4_000, 6_000), (15_000, 19_000)]
+    workers = [context.Process(target=_merge_span, args=(str(tmp_path), a, b)) for a, b in spans]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    stored = ParquetStore(tmp_path).load_candles(random_walk_candles(n=1).key)
+    np.testing.assert_array_equal(stored.close, random_walk_candles(n=20_000).close)
