@@ -42,10 +42,3 @@ def resample(candles: Candles, timeframe: str, *, complete_only: bool = False) -
     if complete_only:
         out = out.take(counts == target_ms // base_ms)
     return out
-
-
-def expected_count(base_timeframe: str, timeframe: str) -> int:
-    return timeframe_ms(timeframe) // timeframe_ms(base_timeframe)
-
-
-__all__ = ["expected_count", "resample"]

@@ -7,12 +7,12 @@ and the store stays exactly as it was.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from slt.adapters.importers.naming import FileHints, Layout, data_suffix, hints_from_path
+from slt.adapters.importers.naming import FileHints, data_suffix, hints_from_path
 from slt.adapters.importers.readers import READERS, RawRows
 from slt.adapters.store.parquet_store import MergeResult, ParquetStore
 from slt.domain.clock import format_utc_ms
@@ -21,6 +21,8 @@ from slt.domain.quality import QualityReport, check_candles, check_funding
 from slt.domain.series import Candles, FundingRates, Kind, Market, Series, SeriesKey
 from slt.domain.timeframes import DAY_MS, WEEK_MS, bucket_offset_ms, timeframe_ms, timeframe_name
 from slt.errors import DataFileError
+
+TRADES_REASON = "holds trades, not candles, mark prices or funding rates"
 
 
 @dataclass(frozen=True)
@@ -96,22 +98,17 @@ def apply_import(store: ParquetStore, plan: ImportPlan) -> list[ImportedFile]:
 
 
 def _apply_overrides(hints: FileHints, overrides: Overrides) -> FileHints:
-    return FileHints(
-        hints.layout
-        if hints.layout is not Layout.UNKNOWN or not overrides.symbol
-        else Layout.FREQTRADE,
-        hints.fmt,
-        overrides.symbol or hints.symbol,
-        overrides.market or hints.market,
-        overrides.timeframe or hints.timeframe,
-        hints.kind,
-        hints.trades,
+    return replace(
+        hints,
+        symbol=overrides.symbol or hints.symbol,
+        market=overrides.market or hints.market,
+        timeframe=overrides.timeframe or hints.timeframe,
     )
 
 
 def _unimportable_reason(hints: FileHints) -> str | None:
     if hints.trades:
-        return "holds trades, not candles, mark prices or funding rates"
+        return TRADES_REASON
     if hints.symbol is None:
         return "the file name does not say the symbol; import it on its own with --symbol"
     return None
@@ -228,9 +225,10 @@ def _quality_warnings(quality: QualityReport) -> Iterable[str]:
 def check_file(path: Path, overrides: Overrides = Overrides()) -> tuple[str, QualityReport]:
     """Quality of a file's rows as they are, before any sorting or de-duplication."""
     hints = _apply_overrides(hints_from_path(path), overrides)
-    reason = _unimportable_reason(hints) if hints.trades else None
-    if reason or not hints.fmt:
-        raise DataFileError(path, reason or "not a market-data file this importer knows")
+    if hints.trades:  # a file without a symbol in its name can still be checked
+        raise DataFileError(path, TRADES_REASON)
+    if not hints.fmt:
+        raise DataFileError(path, "not a market-data file this importer knows")
     rows = READERS[hints.fmt](path)
     if len(rows) == 0:
         raise DataFileError(path, "file holds no rows")

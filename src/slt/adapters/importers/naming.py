@@ -7,18 +7,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from slt.domain.series import Kind, Market
 from slt.domain.symbols import SymbolError, exchange_symbol
-
-
-class Layout(StrEnum):
-    FREQTRADE = "freqtrade"
-    BINANCE_ARCHIVE = "binance-archive"
-    UNKNOWN = "unknown"
-
 
 DATA_SUFFIXES = (".feather", ".parquet", ".json.gz", ".json", ".csv", ".zip")
 
@@ -44,7 +36,6 @@ _FREQTRADE_KINDS = {
 
 @dataclass(frozen=True)
 class FileHints:
-    layout: Layout
     fmt: str  # one of DATA_SUFFIXES without the leading dot
     symbol: str | None = None
     market: Market | None = None
@@ -70,16 +61,16 @@ def _market_from_folders(path: Path) -> Market | None:
 def hints_from_path(path: Path) -> FileHints:
     suffix = data_suffix(path)
     if suffix is None:
-        return FileHints(Layout.UNKNOWN, "")
+        return FileHints("")
     stem = path.name[: -len(suffix)]
     fmt = suffix[1:]
     if suffix in (".csv", ".zip"):
         return _archive_hints(path, stem, fmt)
     if _FREQTRADE_TRADES.match(stem):
-        return FileHints(Layout.FREQTRADE, fmt, trades=True)
+        return FileHints(fmt, trades=True)
     match = _FREQTRADE.match(stem)
     if match is None:
-        return FileHints(Layout.UNKNOWN, fmt, market=_market_from_folders(path))
+        return FileHints(fmt, market=_market_from_folders(path))
     pair, kind_word = match.group("pair"), match.group("kind")
     try:
         symbol: str | None = exchange_symbol(pair)
@@ -90,26 +81,23 @@ def hints_from_path(path: Path) -> FileHints:
     timeframe: str | None = match.group("tf")
     if timeframe and timeframe.endswith("M"):  # freqtrade's month: no fixed length, data decides
         timeframe = None
-    return FileHints(Layout.FREQTRADE, fmt, symbol, market, timeframe, _FREQTRADE_KINDS[kind_word])
+    return FileHints(fmt, symbol, market, timeframe, _FREQTRADE_KINDS[kind_word])
 
 
 def _archive_hints(path: Path, stem: str, fmt: str) -> FileHints:
     market = _market_from_folders(path)
     funding = _ARCHIVE_FUNDING.match(stem)
     if funding:
-        return FileHints(
-            Layout.BINANCE_ARCHIVE, fmt, funding.group("symbol"), Market.FUTURES, None, Kind.FUNDING
-        )
+        return FileHints(fmt, funding.group("symbol"), Market.FUTURES, None, Kind.FUNDING)
     klines = _ARCHIVE_KLINES.match(stem)
     if klines is None:
         if "trades" in stem.lower():
-            return FileHints(Layout.BINANCE_ARCHIVE, fmt, trades=True)
-        return FileHints(Layout.UNKNOWN, fmt, market=market)
+            return FileHints(fmt, trades=True)
+        return FileHints(fmt, market=market)
     mark = any(p.lower() == "markpriceklines" for p in path.parent.parts)
     if mark:
         market = Market.FUTURES
     return FileHints(
-        Layout.BINANCE_ARCHIVE,
         fmt,
         klines.group("symbol"),
         market,
