@@ -20,8 +20,8 @@ from slt.cli import data_download
 from slt.cli.context import app_context
 from slt.cli.output import stderr, stdout
 from slt.domain.clock import format_utc_ms
-from slt.domain.quality import QualityReport, check_candles, check_funding
-from slt.domain.series import Candles, Kind, Market, SeriesKey
+from slt.domain.quality import QualityReport, check_series
+from slt.domain.series import Kind, Market, SeriesKey
 from slt.domain.symbols import exchange_symbol
 from slt.domain.timeframes import timeframe_ms
 from slt.errors import UnknownSeriesError
@@ -82,18 +82,7 @@ def import_(
 
 
 def _report(store: ParquetStore, key: SeriesKey) -> QualityReport:
-    series = store.load(key)
-    if isinstance(series, Candles):
-        return check_candles(
-            series.open_time_ms,
-            series.open,
-            series.high,
-            series.low,
-            series.close,
-            series.volume,
-            key.timeframe_ms,
-        )
-    return check_funding(series.time_ms, series.rate, key.timeframe_ms)
+    return check_series(store.load(key))
 
 
 def _selected(

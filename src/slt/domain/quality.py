@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from slt.domain.series import F64, I64
+from slt.domain.series import F64, I64, Candles, Series
 from slt.domain.timeframes import bucket_offset_ms
 
 LONGEST_GAPS_SHOWN = 5
@@ -72,14 +72,13 @@ def find_gaps(times_ms: I64, interval_ms: int) -> list[Gap]:
 def _time_findings(times_ms: I64, interval_ms: int) -> dict[str, object]:
     steps = np.diff(times_ms)
     unique = np.unique(times_ms)
-    ordered = unique
     gaps = find_gaps(unique, interval_ms)
     longest = sorted(gaps, key=lambda g: (-g.missing, g.after_ms))[:LONGEST_GAPS_SHOWN]
     offset = bucket_offset_ms(interval_ms)
     return {
         "rows": len(times_ms),
-        "first_ms": int(ordered[0]) if len(times_ms) else None,
-        "last_ms": int(ordered[-1]) if len(times_ms) else None,
+        "first_ms": int(unique[0]) if len(times_ms) else None,
+        "last_ms": int(unique[-1]) if len(times_ms) else None,
         "n_gaps": len(gaps),
         "missing": sum(g.missing for g in gaps),
         "longest_gaps": longest,
@@ -116,3 +115,19 @@ def check_funding(times_ms: I64, rate: F64, interval_ms: int) -> QualityReport:
         **_time_findings(times_ms, interval_ms),  # type: ignore[arg-type]
         nan_values=int(np.count_nonzero(~np.isfinite(rate))),
     )
+
+
+def check_series(series: Series) -> QualityReport:
+    """Quality of a stored or planned series, whichever kind it is."""
+    interval_ms = series.key.timeframe_ms
+    if isinstance(series, Candles):
+        return check_candles(
+            series.open_time_ms,
+            series.open,
+            series.high,
+            series.low,
+            series.close,
+            series.volume,
+            interval_ms,
+        )
+    return check_funding(series.time_ms, series.rate, interval_ms)

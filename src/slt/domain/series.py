@@ -171,7 +171,3 @@ class FundingRates:
 
 
 Series = Candles | FundingRates
-
-
-def series_times(series: Series) -> I64:
-    return series.open_time_ms if isinstance(series, Candles) else series.time_ms

@@ -17,7 +17,7 @@ from slt.adapters.importers.readers import READERS, RawRows
 from slt.adapters.store.parquet_store import MergeResult, ParquetStore
 from slt.domain.clock import format_utc_ms
 from slt.domain.intervals import read_interval, round_to_minute
-from slt.domain.quality import QualityReport, check_candles, check_funding
+from slt.domain.quality import QualityReport, check_candles, check_funding, check_series
 from slt.domain.series import Candles, FundingRates, Kind, Market, Series, SeriesKey
 from slt.domain.timeframes import DAY_MS, WEEK_MS, bucket_offset_ms, timeframe_ms, timeframe_name
 from slt.errors import DataFileError
@@ -116,15 +116,12 @@ def _unimportable_reason(hints: FileHints) -> str | None:
 
 def plan_file(path: Path, hints: FileHints) -> PlannedFile:
     """Read one file and turn it into a checked series (or raise DataFileError)."""
-    if not hints.fmt or hints.symbol is None:
+    if hints.symbol is None:
         raise DataFileError(path, "not a market-data file this importer knows")
-    rows = READERS[hints.fmt](path)
-    if len(rows) == 0:
-        raise DataFileError(path, "file holds no rows")
-    kind = hints.kind or Kind.CANDLES
+    rows, kind = _read_rows(path, hints)
+    times = rows.times_ms
     market = hints.market or _market_from_header(rows)
     warnings: list[str] = []
-    times = round_to_minute(rows.times_ms) if kind is Kind.FUNDING else rows.times_ms
     order, dropped = _sorted_unique(path, times, rows)
     if dropped:
         warnings.append(f"dropped {dropped} repeated rows (same time, same values)")
@@ -137,18 +134,30 @@ def plan_file(path: Path, hints: FileHints) -> PlannedFile:
         np.ascontiguousarray(c[order])
         for c in (rows.open, rows.high, rows.low, rows.close, rows.volume)
     ]
-    if kind is Kind.MARK:  # mark prices have no volume; freqtrade leaves NaN, Binance says 0
-        cols[4] = np.nan_to_num(cols[4], nan=0.0)
     series: Series
     if kind is Kind.FUNDING:
         series = FundingRates(key, times, cols[0])
-        quality = check_funding(times, cols[0], interval_ms)
     else:
         o, h, low, c, v = cols
         series = Candles(key, times, o, h, low, c, v)
-        quality = check_candles(times, o, h, low, c, v, interval_ms)
+    quality = check_series(series)
     warnings.extend(_quality_warnings(quality))
     return PlannedFile(path, series, quality, warnings)
+
+
+def _read_rows(path: Path, hints: FileHints) -> tuple[RawRows, Kind]:
+    """A file's rows with the kind's own conventions applied, in file order."""
+    if not hints.fmt:
+        raise DataFileError(path, "not a market-data file this importer knows")
+    rows = READERS[hints.fmt](path)
+    if len(rows) == 0:
+        raise DataFileError(path, "file holds no rows")
+    kind = hints.kind or Kind.CANDLES
+    if kind is Kind.FUNDING:
+        rows = replace(rows, times_ms=round_to_minute(rows.times_ms))
+    elif kind is Kind.MARK:  # mark prices have no volume; freqtrade leaves NaN, Binance says 0
+        rows = replace(rows, volume=np.nan_to_num(rows.volume, nan=0.0))
+    return rows, kind
 
 
 def _market_from_header(rows: RawRows) -> Market:
@@ -227,17 +236,13 @@ def check_file(path: Path, overrides: Overrides = Overrides()) -> tuple[str, Qua
     hints = _apply_overrides(hints_from_path(path), overrides)
     if hints.trades:  # a file without a symbol in its name can still be checked
         raise DataFileError(path, TRADES_REASON)
-    if not hints.fmt:
-        raise DataFileError(path, "not a market-data file this importer knows")
-    rows = READERS[hints.fmt](path)
-    if len(rows) == 0:
-        raise DataFileError(path, "file holds no rows")
-    kind = hints.kind or Kind.CANDLES
-    times = round_to_minute(rows.times_ms) if kind is Kind.FUNDING else rows.times_ms
+    rows, kind = _read_rows(path, hints)
+    times = rows.times_ms
     reading = read_interval(np.unique(times))
     interval = reading.interval_ms if reading else timeframe_ms(hints.timeframe or "1m")
     label = f"{hints.symbol or '?'} {hints.market or '?'} {timeframe_name(interval)} {kind}"
     if kind is Kind.FUNDING:
         return label, check_funding(times, rows.open, interval)
-    volume = np.nan_to_num(rows.volume, nan=0.0) if kind is Kind.MARK else rows.volume
-    return label, check_candles(times, rows.open, rows.high, rows.low, rows.close, volume, interval)
+    return label, check_candles(
+        times, rows.open, rows.high, rows.low, rows.close, rows.volume, interval
+    )
