@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from slt.adapters.importers.readers import RawRows, read_feather
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 RAW = SHARED_DATA / "raw"
@@ -72,3 +74,17 @@ def run_slt(tmp_path: Path) -> SltRunner:
         )
 
     return run
+
+
+def real_ohlcv(path: Path) -> RawRows:
+    """A real freqtrade file as int64 ms open times and float64 OHLCV columns, read in place."""
+    if not path.is_file():
+        pytest.skip(f"real market data not found at {path}")
+    return read_feather(path)
+
+
+CATMAN_BTC_5M = CATMAN / "BTC_USDT_USDT-5m-futures.feather"
+CATMAN_ETH_5M = CATMAN / "ETH_USDT_USDT-5m-futures.feather"
+CATMAN_BTC_1H = CATMAN / "BTC_USDT_USDT-1h-futures.feather"
+FILIMONOV_BTC_1M = FILIMONOV / "BTC_USDT-1m.feather"
+ROSHAN_BTC_SPOT_1H = ROSHAN / "BTC_USDT-1h.feather"

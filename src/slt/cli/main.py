@@ -42,11 +42,12 @@ def version() -> None:
 
 
 def _register_groups() -> None:
-    from slt.cli import config_cmd, data, demo, placeholders
+    from slt.cli import config_cmd, data, demo, features, placeholders
 
     app.add_typer(data.app, name="data")
     app.add_typer(demo.app, name="demo")
     app.add_typer(config_cmd.app, name="config")
+    app.command("features")(features.features)
     for name, text in placeholders.GROUPS.items():
         app.add_typer(placeholders.group(name, text), name=name)
 
