@@ -150,6 +150,28 @@ def test_fvg_kernel_matches_the_slow_reference_bit_for_bit(
     assert got[:, 14].sum() > 500 and got[:, 15].sum() > 500
 
 
+@pytest.mark.parametrize(
+    "p",
+    [FvgParams(capacity=1), FvgParams(max_age=30, capacity=2), FvgParams(max_age=0)],
+    ids=["one-slot", "two-slots", "no-age"],
+)
+def test_fvg_kernel_matches_the_slow_reference_when_pools_evict_or_expire_at_once(
+    p: FvgParams,
+) -> None:
+    # One slot: every gap evicts the last one, often the nearest. No age: a gap leaves the pool
+    # at the candle after its creation, before any candle can fill it.
+    rows, atr = _candles("eth")
+    part = slice(20_000, 32_000)
+    args = (rows.open[part], rows.high[part], rows.low[part], rows.close[part], atr[part])
+
+    got = fvg_batch_nb(*args, p)
+    want = fvg_reference(*args, p)
+
+    for k, column in enumerate(FVG_COLUMNS):
+        assert _equal(got[:, k], want[:, k]), column
+    assert got[:, 12].max() == min(p.capacity, p.max_age + 1)
+
+
 def test_tight_pool_reference_sees_gaps_expire_and_get_evicted() -> None:
     rows, _ = _candles("btc")
     part = slice(7, 12_007)

@@ -256,6 +256,31 @@ def test_kernel_matches_the_plain_python_reference_event_for_event(
             assert (kernel[:, COL[event]] == code).sum() >= 10, (event, code)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        # one block that lives a single bar, wide pools, several pivots pending at once
+        StructureParams(1, 4, 40, liquidity_tolerance_atr=2.0, ob_max_age=0, ob_capacity=1),
+        # two blocks replaced by newer ones, pools only at exactly equal swings, long horizon
+        StructureParams(6, 1, 500, liquidity_tolerance_atr=0.0, ob_max_age=2_000, ob_capacity=2),
+    ],
+    ids=["short-lived", "long-lived"],
+)
+def test_kernel_matches_the_reference_with_parameters_at_their_limits(
+    btc: Candles, params: StructureParams
+) -> None:
+    x = btc.slice(0, 8_000)
+    atr = x.atr()
+
+    kernel = run(x, params, atr)
+    expected = reference_structure(x, atr, params)
+
+    for name in STRUCTURE_COLUMNS:
+        assert same(kernel[:, COL[name]], expected[:, COL[name]]).all(), name
+    assert (kernel[:, COL["ob_new"]] != 0).sum() >= 100
+    assert (kernel[:, COL["liq_sweep"]] != 0).sum() >= 5
+
+
 def test_batch_equals_the_streaming_step_bit_for_bit(btc: Candles) -> None:
     atr = btc.atr()
     batch = run(btc, SMALL, atr)

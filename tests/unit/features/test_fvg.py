@@ -148,6 +148,47 @@ def test_a_full_pool_drops_its_oldest_gap_for_a_new_one() -> None:
     assert _col(roomy, "fvg_bull_age")[5] == 3
 
 
+def test_a_gap_created_after_the_younger_gaps_were_filled_joins_the_pool() -> None:
+    # After the dip only the oldest staircase gap is left; a rally then leaves a gap
+    # [19.75, 19.8] at candle 7 above it.
+    candles = [
+        *_staircase(),
+        (13.5, 20.0, 13.4, 19.9),
+        (19.9, 21.0, 19.8, 20.5),
+        (20.5, 20.6, 19.9, 20.0),
+    ]
+
+    out = _run(candles, capacity=3)
+
+    assert list(_col(out, "fvg_bull_count")) == [0, 0, 1, 2, 3, 1, 1, 2, 2]
+    assert list(_col(out, "fvg_bull_age")[5:]) == [3, 4, 0, 1]
+    assert _col(out, "fvg_bull_dist_atr")[8] == 20.0 - 19.8
+
+
+def test_when_a_full_pool_evicts_the_nearest_gap_the_next_nearest_takes_its_place() -> None:
+    # Gap A [11, 12] at candle 2, gap B [11.65, 11.9] at candle 6 and gap C [11.8, 11.85] at
+    # candle 10, whose close (11.99) is nearest A's top, then B's, then C's.
+    candles = [
+        *BULL_GAP,
+        (13.5, 13.5, 11.5, 11.6),
+        (11.6, 11.65, 11.55, 11.62),
+        (11.62, 11.95, 11.6, 11.9),
+        (11.9, 12.3, 11.9, 12.2),
+        (12.2, 12.25, 11.7, 11.75),
+        (11.75, 11.8, 11.72, 11.78),
+        (11.78, 11.9, 11.75, 11.88),
+        (11.88, 12.0, 11.85, 11.99),
+    ]
+
+    roomy = _run(candles, capacity=3)
+    full = _run(candles, capacity=2)
+
+    assert _col(roomy, "fvg_new")[10] == 1 and _col(full, "fvg_new")[10] == 1
+    assert _col(roomy, "fvg_bull_count")[10] == 3 and _col(roomy, "fvg_bull_age")[10] == 8
+    assert _col(full, "fvg_bull_count")[10] == 2 and _col(full, "fvg_bull_age")[10] == 4
+    assert _col(full, "fvg_bull_dist_atr")[10] == 11.99 - 11.9
+
+
 def test_the_nearest_gap_is_the_one_whose_top_is_closest_to_the_close() -> None:
     out = _run(_staircase(), capacity=3)
 

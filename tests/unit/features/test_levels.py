@@ -158,6 +158,18 @@ def test_daily_candles_make_each_day_its_own_previous_day_at_its_close() -> None
     assert np.isnan(week[:6]).all() and (week[6:] == (107.0 - 100.0) / 2.0).all()
 
 
+def test_a_candle_length_that_does_not_divide_the_day_completes_no_day() -> None:
+    seven_minutes = 7 * 60_000
+    times = MONDAY + seven_minutes * np.arange(3 * DAY_MS // seven_minutes, dtype=np.int64)
+    close = np.full(len(times), 100.0)
+
+    out = _run(times, close + 1.0, close - 1.0, close, tf_ms=seven_minutes)
+
+    assert np.isnan(_col(out, "prev_day_high_dist_pct")).all()
+    assert np.array_equal(_col(out, "day_of_week"), (times - MONDAY) // DAY_MS)
+    assert np.array_equal(_col(out, "session")[:4], [0, 0, 0, 0])
+
+
 def test_reset_makes_the_current_day_partial() -> None:
     times, high, low, close = _two_days()
     p = LevelsParams(tf_ms=HOUR_MS)

@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
+from slt.domain.features.jit import step_jit
 from slt.domain.series import F64
 
 INDICATOR_COLUMNS: tuple[str, ...] = (
@@ -99,23 +100,12 @@ def _fma_intrinsic(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
 # a * b + c with one rounding (LLVM's llvm.fma: the FMA instruction, or libm's exact fma).
 _fma = cast(Callable[[float, float, float], float], _fma_intrinsic)
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _step_jit(fn: _F) -> _F:
-    """njit(cache=True) without reference counting, for functions that only read and write
-    arrays they are given: numba's counting costs two atomic operations per array per call,
-    several times the arithmetic of a step (the family batch ran 4x slower with it). ``_nrt``
-    is numba's internal flag; should it go, plain njit(cache=True) gives the same results."""
-    return cast(_F, njit(cache=True, _nrt=False)(fn))  # type: ignore[call-overload]
-
-
 # ---- step functions: one input in, this bar's value out (NaN until it exists). Each reads its
 # state slots into locals and writes them back once: loads and stores through the state array
 # on every operation would cost more than the arithmetic.
 
 
-@_step_jit
+@step_jit
 def ema_step_nb(st: F64, x: float, period: int) -> float:
     """EMA seeded by the SMA of the first ``period`` values; k = 2 / (period + 1)."""
     n = st[0]
@@ -133,7 +123,7 @@ def ema_step_nb(st: F64, x: float, period: int) -> float:
     return ema
 
 
-@_step_jit
+@step_jit
 def rsi_step_nb(st: F64, x: float, period: int) -> float:
     """Wilder RSI: averages seeded by the mean gain and loss of the first ``period`` changes."""
     n = st[0]
@@ -164,12 +154,12 @@ def rsi_step_nb(st: F64, x: float, period: int) -> float:
     return gain / total * 100.0 if total > 0.0 else 0.0
 
 
-@_step_jit
+@step_jit
 def true_range_nb(high: float, low: float, prev_close: float) -> float:
     return max(abs(prev_close - low), max(abs(prev_close - high), high - low))
 
 
-@_step_jit
+@step_jit
 def atr_step_nb(st: F64, high: float, low: float, close: float, period: int) -> float:
     """Wilder ATR: true ranges from the second bar, seeded by their SMA at bar ``period``."""
     n = st[0]
@@ -192,7 +182,7 @@ def atr_step_nb(st: F64, high: float, low: float, close: float, period: int) -> 
     return atr
 
 
-@_step_jit
+@step_jit
 def macd_step_nb(
     st: F64, x: float, fast: int, slow: int, signal: int
 ) -> tuple[float, float, float]:
@@ -229,7 +219,7 @@ def macd_step_nb(
     return line, sig, line - sig
 
 
-@_step_jit
+@step_jit
 def sma_step_nb(st: F64, ring: F64, x: float) -> float:
     """SMA over len(ring) values as TA-Lib sums it: add the new value, read, drop the oldest."""
     period = len(ring)
@@ -246,7 +236,7 @@ def sma_step_nb(st: F64, ring: F64, x: float) -> float:
     return total / period
 
 
-@_step_jit
+@step_jit
 def _recentre(st: F64, ring: F64, inv: float) -> float:
     """Shift = mean of the window, shifted sums recomputed; returns the variance (floored)."""
     period = len(ring)
@@ -274,7 +264,7 @@ def _recentre(st: F64, ring: F64, inv: float) -> float:
     return var
 
 
-@_step_jit
+@step_jit
 def window_step_nb(st: F64, ring: F64, x: float) -> tuple[float, float]:
     """SMA and population variance over len(ring) values as TA-Lib computes them (BBANDS, VAR).
 
@@ -308,7 +298,7 @@ def window_step_nb(st: F64, ring: F64, x: float) -> tuple[float, float]:
     return mean, var
 
 
-@_step_jit
+@step_jit
 def window_exact_step_nb(st: F64, ring: F64, x: float) -> tuple[float, float, float]:
     """TA-Lib's SMA, then population variance and x - SMA from the window alone.
 
@@ -329,12 +319,12 @@ def window_exact_step_nb(st: F64, ring: F64, x: float) -> tuple[float, float, fl
     return mean, max(inv * s2 - m1 * m1, 0.0), -m1
 
 
-@_step_jit
+@step_jit
 def _sqrt0(var: float) -> float:
     return 0.0 if var == 0.0 else math.sqrt(var)
 
 
-@_step_jit
+@step_jit
 def bbands_step_nb(st: F64, ring: F64, x: float, nbdev: float) -> tuple[float, float, float]:
     """Bollinger upper, middle (SMA), lower over len(ring) values, ``nbdev`` deviations."""
     middle, var = window_step_nb(st, ring, x)
@@ -342,7 +332,7 @@ def bbands_step_nb(st: F64, ring: F64, x: float, nbdev: float) -> tuple[float, f
     return middle + width, middle, middle - width
 
 
-@_step_jit
+@step_jit
 def volume_z_step_nb(st: F64, ring: F64, volume: float) -> float:
     """(volume - SMA) / stddev over len(ring) bars; 0 when the window's stddev is 0."""
     _, var, centred = window_exact_step_nb(st, ring, volume)
@@ -352,7 +342,7 @@ def volume_z_step_nb(st: F64, ring: F64, volume: float) -> float:
     return 0.0 if std == 0.0 else np.nan
 
 
-@_step_jit
+@step_jit
 def realized_vol_step_nb(st: F64, ring: F64, close: float) -> float:
     """Stddev of the last len(ring) log returns * 100; ``st`` has WINDOW_SLOTS + 2 slots."""
     seen = st[WINDOW_SLOTS]
@@ -553,7 +543,7 @@ def indicator_reset_nb(s: IndicatorState) -> None:
         array[:] = 0.0
 
 
-@_step_jit
+@step_jit
 def indicator_step_nb(
     s: IndicatorState,
     p: IndicatorParams,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -155,7 +156,8 @@ def _compiled_step(state: MtfState, params: MtfParams) -> Callable[..., int]:
     """
     args = (state, params, np.int64(0), 1.0, 1.0, 1.0, 1.0, 1.0)
     signature = tuple(typeof(a) for a in (*args, np.empty(1)))  # type: ignore[no-untyped-call]
-    mtf_step_nb.compile(signature)
-    compiled = getattr(mtf_step_nb, "overloads", {}).get(signature)
+    dispatcher: Any = mtf_step_nb
+    dispatcher.compile(signature)
+    compiled = getattr(dispatcher, "overloads", {}).get(signature)
     entry: Callable[..., int] | None = getattr(compiled, "entry_point", None)
     return entry if entry is not None else mtf_step_nb

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
+from slt.domain.features.jit import inline_jit, step_jit
 from slt.domain.features.timeframe_nb import (
     TF_NCOLS,
     TfParams,
@@ -67,7 +67,7 @@ class MtfState(NamedTuple):
     clock: I64  # (4,)
 
 
-@njit(cache=True)
+@step_jit
 def _good_candle(o: float, h: float, low: float, c: float, v: float) -> bool:
     if not (np.isfinite(o) and np.isfinite(h) and np.isfinite(low) and np.isfinite(c)):
         return False
@@ -78,7 +78,7 @@ def _good_candle(o: float, h: float, low: float, c: float, v: float) -> bool:
     return low <= min(o, c) and h >= max(o, c)
 
 
-@njit(cache=True)
+@step_jit
 def mtf_reset_nb(s: MtfState, p: MtfParams) -> None:
     tf_reset_nb(s.base)
     for j in range(p.n_context):
@@ -91,7 +91,7 @@ def mtf_reset_nb(s: MtfState, p: MtfParams) -> None:
     s.clock[_BASE_BARS] = 0
 
 
-@njit(cache=True)
+@step_jit
 def _fold_nb(
     b: I64,
     f: F64,
@@ -120,7 +120,7 @@ def _fold_nb(
         f[4] += v
 
 
-@njit(cache=True, inline="always")
+@inline_jit
 def mtf_step_nb(
     s: MtfState,
     p: MtfParams,
@@ -198,7 +198,7 @@ def mtf_step_nb(
     return reason
 
 
-@njit(cache=True)
+@step_jit
 def mtf_run_nb(
     s: MtfState,
     p: MtfParams,

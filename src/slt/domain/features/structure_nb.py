@@ -65,11 +65,13 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from slt.domain.features import liquidity_nb, order_blocks_nb
+from slt.domain.features.jit import inline_jit, step_jit
 from slt.domain.features.liquidity_nb import (
-    NEWEST,
     POOL_WIDTH,
     pools_form_nb,
     pools_nearest_gap_nb,
+    pools_reset_nb,
     pools_update_nb,
 )
 from slt.domain.features.order_blocks_nb import (
@@ -79,6 +81,7 @@ from slt.domain.features.order_blocks_nb import (
     TOUCHED,
     blocks_add_nb,
     blocks_nearest_nb,
+    blocks_reset_nb,
     blocks_update_nb,
 )
 from slt.domain.features.swings_nb import (
@@ -89,12 +92,14 @@ from slt.domain.features.swings_nb import (
     OPP_LOW,
     TRACKER_WIDTH,
     bar_nb,
+    high_nb,
     is_swing_nb,
     ring_expire_nb,
     ring_push_nb,
     swing_capacity_nb,
     track_nb,
     track_reset_nb,
+    window_put_nb,
 )
 from slt.domain.series import F64, I64
 
@@ -139,10 +144,11 @@ _LIQ_DIST = 18  # + side
 _LIQ_SWEEP = 20
 _NCOLS = 21
 
-# clock slots: bars since reset, bar and direction of the last break
+# clock slots: bars since reset, bar and direction of the last break, next window slot
 _BARS = 0
 _BREAK_BAR = 1
 _BREAK_DIR = 2
+_SLOT = 3
 # latest confirmed swing per side: level (as the side sees it), pivot bar (-1 = none), broken
 _LEVEL = 0
 _PIVOT = 1
@@ -159,14 +165,16 @@ class StructureParams(NamedTuple):
 
 
 class StructureState(NamedTuple):
-    window: F64  # (left + right + 1, 4): open, high, low, close by bar number modulo length
-    clock: I64  # (3,)
+    window: F64  # (2 * (left + right + 1), 4): open, high, low, close (swings_nb)
+    clock: I64  # (4,)
     latest: F64  # (2, 3): latest confirmed swing per side
     tracker: F64  # (2, TRACKER_WIDTH): order-block candidate of the latest swing per side
     swings: F64  # (2, swing capacity, 2): confirmed swings within horizon, ring [level, pivot]
     swing_ring: I64  # (2, 2): ring start, count
-    blocks: F64  # (2, ob_capacity, BLOCK_WIDTH)
-    pools: F64  # (2, swing capacity, POOL_WIDTH)
+    blocks: F64  # (2, ob_capacity, BLOCK_WIDTH): active blocks first, oldest first
+    block_summary: F64  # (2, order_blocks_nb.SUMMARY_WIDTH)
+    pools: F64  # (2, swing capacity, POOL_WIDTH): active pools first, oldest first
+    pool_summary: F64  # (2, liquidity_nb.SUMMARY_WIDTH)
 
 
 def structure_state(p: StructureParams) -> StructureState:
@@ -222,90 +230,101 @@ def structure_warmups(p: StructureParams, atr_warmup: int) -> tuple[int, ...]:
 def _new_state_nb(p: StructureParams) -> StructureState:
     cap = swing_capacity_nb(p.swing_left, p.swing_right, p.horizon)
     s = StructureState(
-        np.empty((p.swing_left + p.swing_right + 1, 4)),
-        np.empty(3, dtype=np.int64),
+        np.empty((2 * (p.swing_left + p.swing_right + 1), 4)),
+        np.empty(4, dtype=np.int64),
         np.empty((2, 3)),
         np.empty((2, TRACKER_WIDTH)),
         np.empty((2, cap, 2)),
         np.empty((2, 2), dtype=np.int64),
         np.empty((2, p.ob_capacity, BLOCK_WIDTH)),
+        np.empty((2, order_blocks_nb.SUMMARY_WIDTH)),
         np.empty((2, cap, POOL_WIDTH)),
+        np.empty((2, liquidity_nb.SUMMARY_WIDTH)),
     )
     structure_reset_nb(s)
     return s
 
 
-@njit(cache=True)
+@step_jit
 def structure_reset_nb(s: StructureState) -> None:
     s.window[:] = np.nan
     s.clock[_BARS] = 0
     s.clock[_BREAK_BAR] = -1
     s.clock[_BREAK_DIR] = 0
+    s.clock[_SLOT] = 0
     s.latest[:, _LEVEL] = np.nan
     s.latest[:, _PIVOT] = -1.0
     s.latest[:, _BROKEN] = 0.0
-    for side in range(2):
-        track_reset_nb(s.tracker[side])
     s.swings[:] = np.nan
     s.swing_ring[:] = 0
-    s.blocks[:] = np.nan
-    s.blocks[:, :, CREATED] = -1.0
-    s.pools[:] = np.nan
-    s.pools[:, :, NEWEST] = -1.0
+    for side in range(2):
+        track_reset_nb(s.tracker[side])
+        blocks_reset_nb(s.blocks[side], s.block_summary[side])
+        pools_reset_nb(s.pools[side], s.pool_summary[side])
 
 
-@njit(cache=True)
+@inline_jit
 def _side_step(
-    s: StructureState, p: StructureParams, side: int, t: int, atr: float, out: F64
+    s: StructureState, p: StructureParams, side: int, t: int, row: int, atr: float, out: F64
 ) -> tuple[bool, int, int]:
-    """Advance one side by bar t; returns (broke its swing, invalidated a block, swept a pool).
+    """Advance one side by bar t (window row ``row``); returns (broke its swing, invalidated a
+    block, swept a pool).
 
     Order: expire, update the blocks and pools made before t, confirm the swing of pivot
     t - right (it forms its pool and replaces the latest swing), then compare the close.
     """
-    _, high, low, close = bar_nb(s.window, side, t)
+    _, high, low, close = bar_nb(s.window, side, row)
     ring_expire_nb(s.swings[side], s.swing_ring[side], t, p.horizon)
     latest = s.latest[side]
     if latest[_PIVOT] >= 0.0 and t - latest[_PIVOT] > p.horizon:
         latest[_LEVEL] = np.nan
         latest[_PIVOT] = -1.0
-    invalidated = blocks_update_nb(s.blocks[side], t, low, close, p.ob_max_age)
-    swept = pools_update_nb(s.pools[side], t, high, close, p.horizon)
+    invalidated = blocks_update_nb(
+        s.blocks[side], s.block_summary[side], t, low, close, p.ob_max_age
+    )
+    swept = pools_update_nb(s.pools[side], s.pool_summary[side], t, high, close, p.horizon)
 
     tracker = s.tracker[side]
     if t >= p.swing_left + p.swing_right and is_swing_nb(
-        s.window, side, t, p.swing_left, p.swing_right
+        s.window, side, row, p.swing_left, p.swing_right
     ):
         pivot = t - p.swing_right
-        level = bar_nb(s.window, side, pivot)[1]
+        level = high_nb(s.window, side, row - p.swing_right)
         if atr > 0.0:  # no tolerance, no pool while the ATR is missing
             tolerance = p.liquidity_tolerance_atr * atr
             pools_form_nb(
-                s.pools[side], s.swings[side], s.swing_ring[side], level, pivot, tolerance
+                s.pools[side],
+                s.pool_summary[side],
+                s.swings[side],
+                s.swing_ring[side],
+                level,
+                pivot,
+                tolerance,
             )
         ring_push_nb(s.swings[side], s.swing_ring[side], level, pivot)
         latest[_LEVEL] = level
         latest[_PIVOT] = pivot
         latest[_BROKEN] = 0.0
         track_reset_nb(tracker)
-        for j in range(pivot, t):
+        for j in range(row - p.swing_right, row):
             track_nb(tracker, s.window, side, j)
 
     broke = latest[_PIVOT] >= 0.0 and latest[_BROKEN] == 0.0 and close > latest[_LEVEL]
     if broke:
         latest[_BROKEN] = 1.0
+        summary = s.block_summary[side]
         if tracker[FOUND] == 1.0:
-            blocks_add_nb(s.blocks[side], tracker[OPP_HIGH], tracker[OPP_LOW], t)
+            blocks_add_nb(s.blocks[side], summary, tracker[OPP_HIGH], tracker[OPP_LOW], t)
         else:
-            blocks_add_nb(s.blocks[side], tracker[EXT_HIGH], tracker[EXT_LOW], t)
+            blocks_add_nb(s.blocks[side], summary, tracker[EXT_HIGH], tracker[EXT_LOW], t)
     if latest[_PIVOT] >= 0.0:
-        track_nb(tracker, s.window, side, t)
+        track_nb(tracker, s.window, side, row)
 
     _write_side(s, side, t, close, atr, out)
     return broke, invalidated, swept
 
 
-@njit(cache=True)
+@inline_jit
 def _write_side(s: StructureState, side: int, t: int, close: float, atr: float, out: F64) -> None:
     """Distances in the side's own prices, so one formula serves highs and lows."""
     atr_ok = atr > 0.0
@@ -318,7 +337,7 @@ def _write_side(s: StructureState, side: int, t: int, close: float, atr: float, 
             out[_SWING_DIST + side] = (latest[_LEVEL] - close) / atr
 
     blocks = s.blocks[side]
-    best = blocks_nearest_nb(blocks)
+    best = blocks_nearest_nb(s.block_summary[side])
     out[_OB_DIST + 3 * side] = np.nan
     out[_OB_AGE + 3 * side] = np.nan
     out[_OB_TOUCHED + 3 * side] = np.nan
@@ -328,11 +347,11 @@ def _write_side(s: StructureState, side: int, t: int, close: float, atr: float, 
         if atr_ok:
             out[_OB_DIST + 3 * side] = (close - blocks[best, TOP]) / atr
 
-    gap = pools_nearest_gap_nb(s.pools[side], close)
+    gap = pools_nearest_gap_nb(s.pool_summary[side], close)
     out[_LIQ_DIST + side] = gap / atr if atr_ok and gap < np.inf else np.nan
 
 
-@njit(cache=True)
+@step_jit
 def structure_step_nb(
     s: StructureState,
     p: StructureParams,
@@ -346,19 +365,17 @@ def structure_step_nb(
 ) -> None:
     """One closed candle in, its STRUCTURE_COLUMNS row written to ``out``."""
     t = s.clock[_BARS]
-    row = s.window[t % s.window.shape[0]]
-    row[0] = o
-    row[1] = h
-    row[2] = low
-    row[3] = c
+    slot = s.clock[_SLOT]
+    row = window_put_nb(s.window, slot, o, h, low, c)
+    s.clock[_SLOT] = slot + 1 if 2 * (slot + 1) < s.window.shape[0] else 0
     s.clock[_BARS] = t + 1
 
     # trend as it stood on the previous bar
     since = t - 1 - s.clock[_BREAK_BAR]
     prior = s.clock[_BREAK_DIR] if s.clock[_BREAK_BAR] >= 0 and since <= p.horizon else 0
 
-    bull, bull_invalid, buy_swept = _side_step(s, p, 0, t, atr, out)
-    bear, bear_invalid, sell_swept = _side_step(s, p, 1, t, atr, out)
+    bull, bull_invalid, buy_swept = _side_step(s, p, 0, t, row, atr, out)
+    bear, bear_invalid, sell_swept = _side_step(s, p, 1, t, row, atr, out)
 
     out[_BOS] = 0.0
     out[_CHOCH] = 0.0
@@ -385,6 +402,23 @@ def structure_step_nb(
     out[_PREMIUM] = (c - swing_low) / (swing_high - swing_low) if swing_high > swing_low else np.nan
 
 
+@step_jit
+def _run_nb(
+    s: StructureState,
+    p: StructureParams,
+    o: F64,
+    h: F64,
+    low: F64,
+    c: F64,
+    v: F64,
+    atr: F64,
+    out: F64,
+) -> None:
+    """The candle loop, without reference counting (it would cost more than the step)."""
+    for i in range(len(c)):
+        structure_step_nb(s, p, o[i], h[i], low[i], c[i], v[i], atr[i], out[i])
+
+
 @njit(cache=True)
 def structure_batch_nb(
     o: F64, h: F64, low: F64, c: F64, v: F64, atr: F64, p: StructureParams
@@ -392,6 +426,5 @@ def structure_batch_nb(
     """The batch path: the streaming step once per candle, from empty history."""
     s = _new_state_nb(p)
     out = np.empty((len(c), _NCOLS))
-    for i in range(len(c)):
-        structure_step_nb(s, p, o[i], h[i], low[i], c[i], v[i], atr[i], out[i])
+    _run_nb(s, p, o, h, low, c, v, atr, out)
     return out

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from slt.domain.features.fvg_nb import (
     FVG_COLUMNS,
@@ -28,6 +27,7 @@ from slt.domain.features.indicators_nb import (
     indicator_step_nb,
     indicator_warmups,
 )
+from slt.domain.features.jit import step_jit
 from slt.domain.features.levels_nb import (
     LEVELS_COLUMNS,
     LevelsParams,
@@ -94,7 +94,7 @@ def tf_warmups(p: TfParams) -> tuple[int, ...]:
     return tuple(max(w, atr_warmup) if "_atr" in n else w for n, w in zip(names, flat, strict=True))
 
 
-@njit(cache=True)
+@step_jit
 def tf_reset_nb(s: TfState) -> None:
     indicator_reset_nb(s.indicators)
     structure_reset_nb(s.structure)
@@ -102,7 +102,7 @@ def tf_reset_nb(s: TfState) -> None:
     levels_reset_nb(s.levels)
 
 
-@njit(cache=True, inline="always")
+@step_jit
 def tf_step_nb(
     s: TfState,
     p: TfParams,
