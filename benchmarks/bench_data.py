@@ -59,6 +59,16 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return cold, statistics.median(warm)
 
 
+def write_section(text: str, begin: str, end: str) -> None:
+    """Replace the section between ``begin`` and ``end`` of docs/benchmarks.md (or append it)."""
+    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
+    if begin in doc:
+        doc = doc[: doc.index(begin)] + text + doc[doc.index(end) + len(end) :]
+    else:
+        doc = doc.rstrip() + "\n\n" + text + "\n"
+    DOC.write_text(doc)
+
+
 def main() -> None:
     if not FUTURES_5M.is_file():
         sys.exit(f"real data not found at {FUTURES_5M}")
@@ -110,12 +120,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if "--write" in sys.argv:
-        doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-        if BEGIN in doc:
-            doc = doc[: doc.index(BEGIN)] + text + doc[doc.index(END) + len(END) :]
-        else:
-            doc = doc.rstrip() + "\n\n" + text + "\n"
-        DOC.write_text(doc)
+        write_section(text, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 import talib
 
-from bench_data import DOC, FUTURES_5M, cpu_model, timed
+from bench_data import FUTURES_5M, cpu_model, timed, write_section
 from slt.adapters.importers.readers import read_feather
 from slt.domain.features.config import FeatureConfig
 from slt.domain.features.fvg_nb import FvgParams, fvg_batch_nb
@@ -151,12 +151,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if "--write" in sys.argv:
-        doc = DOC.read_text()
-        if BEGIN in doc:
-            doc = doc[: doc.index(BEGIN)] + text + doc[doc.index(END) + len(END) :]
-        else:
-            doc = doc.rstrip() + "\n\n" + text + "\n"
-        DOC.write_text(doc)
+        write_section(text, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -95,14 +95,7 @@ class FvgState(NamedTuple):
 def fvg_state(p: FvgParams) -> FvgState:
     if p.capacity < 1 or p.max_age < 0:
         raise ValueError(f"FVG pool needs capacity >= 1 and max_age >= 0, got {p}")
-    s = FvgState(
-        prev=np.empty((2, 4), dtype=np.float64),
-        pool=np.empty((2, p.capacity, 3), dtype=np.float64),
-        meta=np.empty((2, p.capacity, 3), dtype=np.int64),
-        clock=np.empty(1, dtype=np.int64),
-    )
-    fvg_reset_nb(s)
-    return s
+    return _new_state_nb(p)
 
 
 def fvg_warmups(p: FvgParams) -> tuple[int, ...]:
@@ -280,12 +273,8 @@ def fvg_step_nb(
 
 
 @njit(cache=True)
-def fvg_batch_nb(o: F64, h: F64, low: F64, c: F64, atr: F64, p: FvgParams) -> F64:
-    """Rows of FVG_COLUMNS for a gap-free run of candles: the step function in a loop."""
-    if p.capacity < 1 or p.max_age < 0:
-        raise ValueError("FVG pool needs capacity >= 1 and max_age >= 0")
-    n = len(c)
-    out = np.empty((n, _NCOLS), dtype=np.float64)
+def _new_state_nb(p: FvgParams) -> FvgState:
+    """An empty-history state, for the Python wrapper and the batch alike."""
     s = FvgState(
         prev=np.empty((2, 4), dtype=np.float64),
         pool=np.empty((2, p.capacity, 3), dtype=np.float64),
@@ -293,6 +282,17 @@ def fvg_batch_nb(o: F64, h: F64, low: F64, c: F64, atr: F64, p: FvgParams) -> F6
         clock=np.empty(1, dtype=np.int64),
     )
     fvg_reset_nb(s)
+    return s
+
+
+@njit(cache=True)
+def fvg_batch_nb(o: F64, h: F64, low: F64, c: F64, atr: F64, p: FvgParams) -> F64:
+    """Rows of FVG_COLUMNS for a gap-free run of candles: the step function in a loop."""
+    if p.capacity < 1 or p.max_age < 0:
+        raise ValueError("FVG pool needs capacity >= 1 and max_age >= 0")
+    n = len(c)
+    out = np.empty((n, _NCOLS), dtype=np.float64)
+    s = _new_state_nb(p)
     # One scratch row, copied out: a view out[i] per candle would cost two atomic refcounts.
     row = np.empty(_NCOLS, dtype=np.float64)
     for i in range(n):

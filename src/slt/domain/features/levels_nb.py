@@ -74,11 +74,7 @@ class LevelsState(NamedTuple):
 def levels_state(p: LevelsParams) -> LevelsState:
     if p.tf_ms <= 0:
         raise ValueError(f"calendar levels need a positive candle length, got tf_ms={p.tf_ms}")
-    s = LevelsState(
-        hilo=np.empty((2, 4), dtype=np.float64), period=np.empty((2, 3), dtype=np.int64)
-    )
-    levels_reset_nb(s)
-    return s
+    return _new_state_nb()
 
 
 def levels_warmups(p: LevelsParams) -> tuple[int, ...]:
@@ -162,14 +158,21 @@ def levels_step_nb(
 
 
 @njit(cache=True)
-def levels_batch_nb(time_ms: I64, h: F64, low: F64, c: F64, atr: F64, p: LevelsParams) -> F64:
-    """Rows of LEVELS_COLUMNS for a gap-free run of candles: the step function in a loop."""
-    n = len(c)
-    out = np.empty((n, _NCOLS), dtype=np.float64)
+def _new_state_nb() -> LevelsState:
+    """An empty-history state, for the Python wrapper and the batch alike."""
     s = LevelsState(
         hilo=np.empty((2, 4), dtype=np.float64), period=np.empty((2, 3), dtype=np.int64)
     )
     levels_reset_nb(s)
+    return s
+
+
+@njit(cache=True)
+def levels_batch_nb(time_ms: I64, h: F64, low: F64, c: F64, atr: F64, p: LevelsParams) -> F64:
+    """Rows of LEVELS_COLUMNS for a gap-free run of candles: the step function in a loop."""
+    n = len(c)
+    out = np.empty((n, _NCOLS), dtype=np.float64)
+    s = _new_state_nb()
     # One scratch row, copied out: a view out[i] per candle would cost two atomic refcounts.
     row = np.empty(_NCOLS, dtype=np.float64)
     for i in range(n):
