@@ -8,6 +8,7 @@ fed another.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib
 import inspect
@@ -111,7 +112,15 @@ def _code_digest(module: ModuleType) -> str:
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
+@functools.cache
+def _kernel_code_digest() -> str:
+    """The kernels' code cannot change inside a process: parse it once, not on every matrix."""
+    return "".join(_code_digest(module) for module in KERNEL_MODULES)
+
+
+@functools.cache
 def build_schema(config: FeatureConfig) -> FeatureSchema:
+    """Cached per config (frozen and hashable): every matrix and stream asks for its schema."""
     base_warmups = tf_warmups(tf_params(config.base))
     columns = [
         Column(n, config.base.timeframe, n, w, definition(n))
@@ -135,8 +144,7 @@ def build_schema(config: FeatureConfig) -> FeatureSchema:
         )
     for params in (config.base, *config.context):
         digest.update(repr(params).encode())
-    for module in KERNEL_MODULES:
-        digest.update(_code_digest(module).encode())
+    digest.update(_kernel_code_digest().encode())
     return FeatureSchema(config.base.timeframe, tuple(columns), digest.hexdigest()[:16])
 
 
