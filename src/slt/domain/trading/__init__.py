@@ -1,0 +1,1 @@
+"""Trading rules as pure kernels: exits, sizing, fees, margin and liquidation."""

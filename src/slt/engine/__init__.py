@@ -1,0 +1,1 @@
+"""The decision core, the simulated broker and the runners (backtest) built on them."""

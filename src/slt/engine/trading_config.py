@@ -1,0 +1,161 @@
+"""The backtest's trading configuration: risk, exits, costs and the strategy, from a TOML file.
+
+Every section and field has a default, so ``slt backtest`` runs without a file. Checks that
+need the symbol's exchange rules (stop inside the liquidation distance) live in
+``check_against_rules``; both run before any work starts.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from slt.domain.trading.enums import SIZING_MODES
+from slt.domain.trading.params import CostParams, ExitParams, SizingParams
+from slt.errors import ConfigError
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class RiskConfig(BaseModel):
+    model_config = _STRICT
+    sizing: Literal["fixed", "kelly", "atr"] = "kelly"
+    risk_pct: float = Field(default=1.0, gt=0, le=100, allow_inf_nan=False)
+    max_position_pct: float = Field(default=10.0, gt=0, le=100, allow_inf_nan=False)
+    max_total_pct: float = Field(default=50.0, gt=0, le=100, allow_inf_nan=False)
+    atr_stop_multiple: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    atr_stop_min_pct: float = Field(default=0.3, gt=0, allow_inf_nan=False)
+    atr_stop_max_pct: float = Field(default=5.0, gt=0, allow_inf_nan=False)
+    leverage_min: int = Field(default=1, ge=1, le=125)
+    leverage_max: int = Field(default=10, ge=1, le=125)
+    win_rate_lookback: int = Field(default=20, ge=1, le=10_000)
+    win_rate_min_trades: int = Field(default=5, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RiskConfig:
+        if self.max_position_pct > self.max_total_pct:
+            raise ValueError(
+                f"max_position_pct {self.max_position_pct} exceeds max_total_pct "
+                f"{self.max_total_pct}"
+            )
+        if self.leverage_min > self.leverage_max:
+            raise ValueError(
+                f"leverage_min {self.leverage_min} exceeds leverage_max {self.leverage_max}"
+            )
+        if self.atr_stop_min_pct > self.atr_stop_max_pct:
+            raise ValueError("atr_stop_min_pct exceeds atr_stop_max_pct")
+        return self
+
+
+class ExitConfig(BaseModel):
+    model_config = _STRICT
+    stop_loss_pct: float = Field(default=1.5, gt=0, lt=100, allow_inf_nan=False)
+    take_profit_pct: float = Field(default=3.0, ge=0, allow_inf_nan=False)
+    trailing_activation_pct: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    trailing_distance_pct: float = Field(default=0.0, ge=0, lt=100, allow_inf_nan=False)
+    partial_take_profit_pct: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    partial_fraction: float = Field(default=0.5, gt=0, lt=1, allow_inf_nan=False)
+    break_even_trigger_pct: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    break_even_after_partial: bool = True
+    max_holding_minutes: float = Field(default=120.0, ge=0, allow_inf_nan=False)
+    emergency_fraction: float = Field(default=0.8, gt=0, le=1, allow_inf_nan=False)
+    exit_on_opposite: bool = True
+    reverse_on_opposite: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExitConfig:
+        if self.trailing_activation_pct > 0 and self.trailing_distance_pct <= 0:
+            raise ValueError("trailing_activation_pct needs a trailing_distance_pct above 0")
+        tp = self.take_profit_pct
+        if self.partial_take_profit_pct > 0 and tp > 0 and self.partial_take_profit_pct >= tp:
+            raise ValueError("partial_take_profit_pct must lie below take_profit_pct")
+        return self
+
+
+class CostConfig(BaseModel):
+    model_config = _STRICT
+    taker_fee_pct: float = Field(default=0.05, ge=0, lt=10, allow_inf_nan=False)
+    maker_fee_pct: float = Field(default=0.02, ge=-1, lt=10, allow_inf_nan=False)
+    slippage_bps: float = Field(default=1.0, ge=0, lt=1000, allow_inf_nan=False)
+    slippage_range_fraction: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    funding: bool = True
+    funding_fallback_rate_pct: float = Field(default=0.01, ge=-1, le=1, allow_inf_nan=False)
+
+
+class StrategyConfig(BaseModel):
+    model_config = _STRICT
+    name: str = "smc"
+    file: str | None = None
+    relaxed: bool = False
+
+
+class TradingConfig(BaseModel):
+    """All sections of a backtest configuration file."""
+
+    model_config = _STRICT
+    initial_equity: float = Field(default=10_000.0, gt=0, allow_inf_nan=False)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    exits: ExitConfig = Field(default_factory=ExitConfig)
+    costs: CostConfig = Field(default_factory=CostConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+
+    def exit_params(self) -> ExitParams:
+        e = self.exits
+        return ExitParams(
+            stop_loss_pct=e.stop_loss_pct,
+            take_profit_pct=e.take_profit_pct,
+            trailing_activation_pct=e.trailing_activation_pct,
+            trailing_distance_pct=e.trailing_distance_pct,
+            partial_take_profit_pct=e.partial_take_profit_pct,
+            partial_fraction=e.partial_fraction,
+            break_even_trigger_pct=e.break_even_trigger_pct,
+            break_even_after_partial=e.break_even_after_partial,
+            max_holding_ms=round(e.max_holding_minutes * 60_000),
+            emergency_fraction=e.emergency_fraction,
+            exit_on_opposite=e.exit_on_opposite,
+            reverse_on_opposite=e.reverse_on_opposite,
+        )
+
+    def cost_params(self) -> CostParams:
+        c = self.costs
+        return CostParams(
+            taker_fee_pct=c.taker_fee_pct,
+            maker_fee_pct=c.maker_fee_pct,
+            slippage_bps=c.slippage_bps,
+            slippage_range_fraction=c.slippage_range_fraction,
+        )
+
+    def sizing_params(self) -> SizingParams:
+        r = self.risk
+        return SizingParams(
+            mode=SIZING_MODES[r.sizing],
+            risk_pct=r.risk_pct,
+            max_position_pct=r.max_position_pct,
+            max_total_pct=r.max_total_pct,
+            atr_stop_multiple=r.atr_stop_multiple,
+            atr_stop_min_pct=r.atr_stop_min_pct,
+            atr_stop_max_pct=r.atr_stop_max_pct,
+            leverage_min=float(r.leverage_min),
+            leverage_max=float(r.leverage_max),
+            win_rate_lookback=r.win_rate_lookback,
+            win_rate_min_trades=r.win_rate_min_trades,
+        )
+
+
+def trading_config_from_mapping(data: dict[str, object], origin: str) -> TradingConfig:
+    """Validate a parsed TOML document; the error lists every bad field without its value."""
+    try:
+        return TradingConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False, include_context=False, include_input=False):
+            where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            reason = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                reason = "unknown setting"
+            lines.append(f"  {where}: {reason}")
+        noun = "problem" if len(lines) == 1 else "problems"
+        raise ConfigError(
+            f"invalid trading configuration in {origin} ({len(lines)} {noun}):\n" + "\n".join(lines)
+        ) from None
