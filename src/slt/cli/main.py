@@ -42,12 +42,13 @@ def version() -> None:
 
 
 def _register_groups() -> None:
-    from slt.cli import config_cmd, data, demo, features, placeholders
+    from slt.cli import backtest, config_cmd, data, demo, features, placeholders
 
     app.add_typer(data.app, name="data")
     app.add_typer(demo.app, name="demo")
     app.add_typer(config_cmd.app, name="config")
     app.command("features")(features.features)
+    app.command("backtest")(backtest.backtest)
     for name, text in placeholders.GROUPS.items():
         app.add_typer(placeholders.group(name, text), name=name)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 GROUPS = {
-    "backtest": "Backtest a strategy on stored history (not built yet).",
     "walkforward": "Walk-forward learning and evaluation (not built yet).",
     "db": "Database migrations and exports (not built yet).",
     "paper": "Paper trading on live data without money (not built yet).",

@@ -1,0 +1,1 @@
+"""Strategies: pure functions from candles (and features) to a direction and a raw score."""

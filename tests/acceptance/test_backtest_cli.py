@@ -1,0 +1,119 @@
+"""``slt backtest`` end to end on real futures candles, funding and mark prices."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CATMAN, CATMAN_BTC_5M, SltRunner
+
+SPAN = ("--symbol", "BTCUSDT", "--start", "2023-03-01", "--end", "2023-05-01")
+METRICS = {
+    "total_return_pct", "cagr_pct", "sharpe", "sortino", "max_drawdown_pct", "profit_factor",
+    "win_rate", "exposure_pct", "n_trades", "fees_paid", "funding_paid",
+}  # fmt: skip
+TRADE_FIELDS = {
+    "symbol", "side", "entry_time_ms", "entry_price", "exit_time_ms", "exit_price", "quantity",
+    "leverage", "pnl", "pnl_pct", "fees", "funding", "exit_reason",
+}  # fmt: skip
+
+
+@pytest.fixture()
+def imported(shared_data: Path, run_slt: SltRunner) -> SltRunner:
+    files = [
+        CATMAN_BTC_5M,
+        CATMAN / "BTC_USDT_USDT-8h-funding_rate.feather",
+        CATMAN / "BTC_USDT_USDT-8h-mark.feather",
+    ]
+    result = run_slt("data", "import", *files)
+    assert result.returncode == 0, result.stderr
+    return run_slt
+
+
+def test_backtest_writes_the_same_report_twice_with_funding_from_the_real_file(
+    imported: SltRunner, tmp_path: Path
+) -> None:
+    reports = [tmp_path / "a", tmp_path / "b"]
+    for folder in reports:
+        result = imported("backtest", *SPAN, "--strategy", "ema_cross", "--report-dir", folder)
+        assert result.returncode == 0, result.stderr
+        assert str(folder / "report.html") in result.stdout
+    first, second = (json.loads((f / "report.json").read_text()) for f in reports)
+    assert set(first["metrics"]) == METRICS
+    assert first["metrics"]["n_trades"] == len(first["trades"]) > 100
+    assert set(first["trades"][0]) >= TRADE_FIELDS
+    run = first["run"]
+    assert run["bars_processed"] == 61 * 288 == len(first["equity"]["equity"])
+    assert run["funding_source"].startswith("funding file")
+    assert first["metrics"]["funding_paid"] != 0
+    assert {f["role"] for f in run["data_files"]} == {"candles", "funding", "mark"}
+    assert all(len(f["sha256"]) == 64 for f in run["data_files"])
+    # Byte-identical apart from the timing field.
+    texts = [
+        re.sub(r'"elapsed_s":[0-9.eE+-]+', "", (f / "report.json").read_text()) for f in reports
+    ]
+    assert texts[0] == texts[1]
+    assert first["trades"] == second["trades"]
+    html = (reports[0] / "report.html").read_text()
+    assert "<script src=" not in html
+
+
+def test_backtest_of_a_span_the_store_does_not_hold_fails_before_writing(
+    imported: SltRunner, tmp_path: Path
+) -> None:
+    out = tmp_path / "r"
+    result = imported(
+        "backtest", "--symbol", "BTCUSDT", "--start", "2022-01-01", "--end", "2023-02-01",
+        "--strategy", "ema_cross", "--report-dir", out,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "missing data" in result.stderr and "2023-01-01" in result.stderr
+    assert not out.exists()
+
+
+def test_backtest_with_a_strategy_file_that_raises_names_the_error_and_writes_nothing(
+    imported: SltRunner, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad_strategy.py"
+    bad.write_text(
+        "class S:\n    name = 'bad'\n    uses_features = False\n"
+        "    def signals(self, candles, features):\n        raise ValueError('boom')\n"
+        "strategy = S()\n"
+    )
+    out = tmp_path / "r"
+    result = imported("backtest", *SPAN, "--strategy-file", bad, "--report-dir", out)
+    assert result.returncode == 2
+    assert "ValueError" in result.stderr and "boom" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[risk]\nmax_position_pct = 150\n", "risk.max_position_pct"),
+        ("[risk]\nleverage_min = 50\nleverage_max = 50\n[exits]\nstop_loss_pct = 3\n", "liquid"),
+        ("[exits]\nstop_los_pct = 1\n", "unknown setting"),
+    ],
+)
+def test_backtest_refuses_an_impossible_configuration_before_any_work(
+    imported: SltRunner, tmp_path: Path, toml: str, expected: str
+) -> None:
+    config = tmp_path / "trading.toml"
+    config.write_text(toml)
+    out = tmp_path / "r"
+    result = imported("backtest", *SPAN, "--config", config, "--report-dir", out)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert not out.exists()
+
+
+def test_backtest_help_lists_its_options(run_slt: SltRunner) -> None:
+    result = run_slt("backtest", "--help")
+    assert result.returncode == 0
+    for option in ("--strategy", "--strategy-file", "--config", "--report-dir", "--timeframe"):
+        assert option in result.stdout
+    assert isinstance(result, subprocess.CompletedProcess)
