@@ -182,6 +182,7 @@ def run_backtest(
         config.cost_params(),
         config.sizing_params(),
         data.rules.brackets,
+        data.rules.tick_size,
         data.rules.step_size,
         data.rules.min_notional,
         config.initial_equity,

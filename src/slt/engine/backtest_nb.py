@@ -197,6 +197,7 @@ def backtest_nb(
     costs: CostParams,
     sizing: SizingParams,
     brackets: F64,
+    tick_size: float,
     step_size: float,
     min_notional: float,
     initial_equity: float,
@@ -245,7 +246,7 @@ def backtest_nb(
         gap = i > 0 and t != open_time_ms[i - 1] + timeframe_ms
         if pending[OPEN_SIDE] != 0 and pos[SIDE] == 0 and not gap:
             account[CASH] += enter_at_open_nb(
-                pos, account, pending, o[i], rng, t, exits, costs, brackets
+                pos, account, pending, o[i], rng, t, exits, costs, brackets, tick_size
             )
         pending[:] = 0.0
         if pos[SIDE] != 0:
@@ -284,7 +285,7 @@ def backtest_nb(
                     counts,
                 )
         if pos[SIDE] != 0:
-            update_levels_nb(pos, h[i], low[i], exits)
+            update_levels_nb(pos, h[i], low[i], exits, tick_size)
         eq = account[CASH] + unrealized_pnl_nb(pos, c[i])
         equity[i] = eq
         if i + 1 < n:

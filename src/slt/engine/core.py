@@ -12,7 +12,14 @@ import math
 
 import numpy as np
 
-from slt.domain.trading.enums import EMERGENCY_CLOSE, EXIT_REASONS, LIQUIDATION, side_name
+from slt.domain.trading.enums import (
+    EMERGENCY_CLOSE,
+    EXIT_REASONS,
+    LIQUIDATION,
+    PARTIAL_TAKE_PROFIT,
+    TAKE_PROFIT,
+    side_name,
+)
 from slt.domain.trading.exits_nb import update_levels_nb
 from slt.domain.trading.position_nb import (
     EMERGENCY,
@@ -65,6 +72,8 @@ from slt.engine.messages import (
     Notify,
     OpenVirtualPosition,
     OrderFilled,
+    OrderKind,
+    OrderPurpose,
     OrderRejected,
     Persist,
     PlaceOrder,
@@ -138,7 +147,7 @@ class DecisionCore:
         commands: list[Command] = []
         if pos[SIDE] != 0:
             before = pos[STOP]
-            update_levels_nb(pos, e.high, e.low, self.exits)
+            update_levels_nb(pos, e.high, e.low, self.exits, self.rules.tick_size)
             if pos[STOP] != before:
                 commands += self._replace_stop()
         equity = self.equity(e.close)
@@ -204,98 +213,56 @@ class DecisionCore:
         return self._market_close(reason)
 
     def _market_close(self, reason: int) -> PlaceOrder:
+        qty = float(self.position[QTY])
+        return self._place(self._exit_order("close", "market", "close", qty, math.nan, reason))
+
+    def _exit_order(
+        self, prefix: str, kind: OrderKind, purpose: OrderPurpose, qty: float, price: float,
+        reason: int,
+    ) -> PlaceOrder:  # fmt: skip
+        """A reduce-only order against the open position."""
+        side = -int(self.position[SIDE])
+        return PlaceOrder(self._next_id(prefix), kind, purpose, side, qty, price, True, reason)
+
+    def _stop_order(self) -> PlaceOrder:
         pos = self.position
-        return self._place(
-            PlaceOrder(
-                self._next_id("close"),
-                "market",
-                "close",
-                -int(pos[SIDE]),
-                float(pos[QTY]),
-                math.nan,
-                True,
-                reason=reason,
-            )
-        )
+        qty, price = float(pos[QTY]), float(pos[STOP])
+        return self._exit_order("stop", "stop_market", "stop", qty, price, int(pos[STOP_REASON]))
 
     def _protective_orders(self) -> list[Command]:
+        """Stop and emergency stop for the whole position, partial and final targets."""
         pos = self.position
-        exit_side = -int(pos[SIDE])
         qty = float(pos[QTY])
-        orders = [
-            PlaceOrder(
-                self._next_id("stop"),
-                "stop_market",
-                "stop",
-                exit_side,
-                qty,
-                float(pos[STOP]),
-                True,
-                reason=int(pos[STOP_REASON]),
-            )
-        ]
+        orders = [self._stop_order()]
         if pos[EMERGENCY] > 0:
+            price = float(pos[EMERGENCY])
             orders.append(
-                PlaceOrder(
-                    self._next_id("emergency"),
-                    "stop_market",
-                    "emergency_stop",
-                    exit_side,
-                    qty,
-                    float(pos[EMERGENCY]),
-                    True,
-                    reason=EMERGENCY_CLOSE,
+                self._exit_order(
+                    "emergency", "stop_market", "emergency_stop", qty, price, EMERGENCY_CLOSE
                 )
             )
         if not math.isnan(pos[PARTIAL_PRICE]):
+            part, price = float(pos[PARTIAL_QTY]), float(pos[PARTIAL_PRICE])
             orders.append(
-                PlaceOrder(
-                    self._next_id("partial"),
-                    "limit",
-                    "partial_take_profit",
-                    exit_side,
-                    float(pos[PARTIAL_QTY]),
-                    float(pos[PARTIAL_PRICE]),
-                    True,
-                    reason=4,
+                self._exit_order(
+                    "partial", "limit", "partial_take_profit", part, price, PARTIAL_TAKE_PROFIT
                 )
             )
         if not math.isnan(pos[TARGET]):
+            price = float(pos[TARGET])
             orders.append(
-                PlaceOrder(
-                    self._next_id("target"),
-                    "limit",
-                    "take_profit",
-                    exit_side,
-                    qty,
-                    float(pos[TARGET]),
-                    True,
-                    reason=2,
-                )
+                self._exit_order("target", "limit", "take_profit", qty, price, TAKE_PROFIT)
             )
         return [self._place(o) for o in orders]
 
     def _replace_stop(self) -> list[Command]:
-        pos = self.position
+        """Cancel the resting stop and place one at the moved level (trailing, break-even)."""
         commands: list[Command] = []
         for order_id, order in list(self.orders.items()):
             if order.purpose == "stop":
                 del self.orders[order_id]
                 commands.append(CancelOrder(order_id))
-        commands.append(
-            self._place(
-                PlaceOrder(
-                    self._next_id("stop"),
-                    "stop_market",
-                    "stop",
-                    -int(pos[SIDE]),
-                    float(pos[QTY]),
-                    float(pos[STOP]),
-                    True,
-                    reason=int(pos[STOP_REASON]),
-                )
-            )
-        )
+        commands.append(self._place(self._stop_order()))
         return commands
 
     def _on_fill(self, f: OrderFilled) -> list[Command]:
@@ -323,6 +290,7 @@ class DecisionCore:
                 signal_ms,
                 self.exits,
                 self.rules.brackets,
+                self.rules.tick_size,
             )
             return self._protective_orders()
         return self._exit(f, order.reason)

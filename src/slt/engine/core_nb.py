@@ -142,6 +142,7 @@ def open_from_fill_nb(
     signal_time_ms: int,
     exits: ExitParams,
     brackets: F64,
+    tick_size: float,
 ) -> float:
     """Open the position an entry fill created; returns the cash change (minus the fee)."""
     liq = liquidation_price_nb(side, price, quantity, quantity * price / leverage, brackets)
@@ -163,6 +164,7 @@ def open_from_fill_nb(
         fee,
         signal_time_ms,
         position_id,
+        tick_size,
     )
     return -fee
 
@@ -187,6 +189,7 @@ def enter_at_open_nb(
     exits: ExitParams,
     costs: CostParams,
     brackets: F64,
+    tick_size: float,
 ) -> float:
     """Fill the pending entry as a taker at this open; returns the cash change (the fee)."""
     side = int(pending[OPEN_SIDE])
@@ -205,6 +208,7 @@ def enter_at_open_nb(
         int(pending[OPEN_SIGNAL_TIME]),
         exits,
         brackets,
+        tick_size,
     )
 
 

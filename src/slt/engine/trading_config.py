@@ -7,7 +7,7 @@ need the symbol's exchange rules (stop inside the liquidation distance) live in
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -101,46 +101,30 @@ class TradingConfig(BaseModel):
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
 
     def exit_params(self) -> ExitParams:
-        e = self.exits
-        return ExitParams(
-            stop_loss_pct=e.stop_loss_pct,
-            take_profit_pct=e.take_profit_pct,
-            trailing_activation_pct=e.trailing_activation_pct,
-            trailing_distance_pct=e.trailing_distance_pct,
-            partial_take_profit_pct=e.partial_take_profit_pct,
-            partial_fraction=e.partial_fraction,
-            break_even_trigger_pct=e.break_even_trigger_pct,
-            break_even_after_partial=e.break_even_after_partial,
-            max_holding_ms=round(e.max_holding_minutes * 60_000),
-            emergency_fraction=e.emergency_fraction,
-            exit_on_opposite=e.exit_on_opposite,
-            reverse_on_opposite=e.reverse_on_opposite,
-        )
+        minutes = self.exits.max_holding_minutes
+        return _params(ExitParams, self.exits, max_holding_ms=round(minutes * 60_000))
 
     def cost_params(self) -> CostParams:
-        c = self.costs
-        return CostParams(
-            taker_fee_pct=c.taker_fee_pct,
-            maker_fee_pct=c.maker_fee_pct,
-            slippage_bps=c.slippage_bps,
-            slippage_range_fraction=c.slippage_range_fraction,
-        )
+        return _params(CostParams, self.costs)
 
     def sizing_params(self) -> SizingParams:
         r = self.risk
-        return SizingParams(
+        return _params(
+            SizingParams,
+            r,
             mode=SIZING_MODES[r.sizing],
-            risk_pct=r.risk_pct,
-            max_position_pct=r.max_position_pct,
-            max_total_pct=r.max_total_pct,
-            atr_stop_multiple=r.atr_stop_multiple,
-            atr_stop_min_pct=r.atr_stop_min_pct,
-            atr_stop_max_pct=r.atr_stop_max_pct,
             leverage_min=float(r.leverage_min),
             leverage_max=float(r.leverage_max),
-            win_rate_lookback=r.win_rate_lookback,
-            win_rate_min_trades=r.win_rate_min_trades,
         )
+
+
+_P = TypeVar("_P", ExitParams, CostParams, SizingParams)
+
+
+def _params(kind: type[_P], section: BaseModel, **derived: object) -> _P:
+    """The kernel NamedTuple from a section: same-named fields, plus the derived ones."""
+    values = section.model_dump()
+    return kind._make(derived[n] if n in derived else values[n] for n in kind._fields)
 
 
 def trading_config_from_mapping(data: dict[str, object], origin: str) -> TradingConfig:

@@ -6,6 +6,7 @@ import pytest
 from tests.unit.engine.scenario import FIVE_MIN, RULES, T0, config
 
 from slt.domain.trading.enums import EMERGENCY_CLOSE
+from slt.domain.trading.symbol_rules import symbol_rules
 from slt.engine.core import DecisionCore, UnknownOrderError
 from slt.engine.messages import (
     CandleClosed,
@@ -85,3 +86,16 @@ def test_confidence_at_or_below_one_half_skips_the_trade_under_kelly_sizing() ->
     t = T0
     commands = core.apply(CandleClosed(t, t + FIVE_MIN, 100, 100, 100, 100, 1, 0.5))
     assert not any(isinstance(c, PlaceOrder) for c in commands)
+
+
+def test_protective_order_prices_lie_on_the_symbols_tick_grid() -> None:
+    rules = symbol_rules("BTCUSDT")  # tick 0.1
+    core = DecisionCore(config(exits={"partial_take_profit_pct": 1.3}), rules, "BTCUSDT")
+    opened = core.apply(_signal(1, close=30_000.0))
+    placed = _entry_fill(core, opened, price=30_001.37)
+    prices = [c.price for c in placed if isinstance(c, PlaceOrder)]
+    assert len(prices) >= 3
+    for price in prices:
+        assert abs(price / 0.1 - round(price / 0.1)) < 1e-6, price
+    stop = next(c for c in placed if isinstance(c, PlaceOrder) and c.purpose == "stop")
+    assert stop.price == pytest.approx(29_701.4)  # 30,001.37 x 0.99 = 29,701.3563

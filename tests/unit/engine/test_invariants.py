@@ -88,17 +88,20 @@ def _data(rows: list[tuple[float, float, float, float]]) -> MarketData:
 
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+Case = tuple[MarketData, list[int], TradingConfig, float]
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    """A market, its signals, a configuration and the signals' raw score."""
+    rows, signals = draw(markets())
+    return _data(rows), signals, draw(configs()), draw(st.sampled_from([0.3, 0.5, 1.0]))
 
 
 @SETTINGS
-@given(market=markets(), config=configs(), score=st.sampled_from([0.3, 0.5, 1.0]))
-def test_account_balances_and_every_open_position_has_a_resting_stop(
-    market: tuple[list[tuple[float, float, float, float]], list[int]],
-    config: TradingConfig,
-    score: float,
-) -> None:
-    rows, signals = market
-    data = _data(rows)
+@given(case=cases())
+def test_account_balances_and_every_open_position_has_a_resting_stop(case: Case) -> None:
+    data, signals, config, score = case
     c = data.candles
     plan = funding_plan(config, data, T0, int(c.open_time_ms[-1]) + FIVE_MIN, True)
     core = DecisionCore(config, RULES, "TESTUSDT")
@@ -157,14 +160,9 @@ def test_account_balances_and_every_open_position_has_a_resting_stop(
 
 
 @SETTINGS
-@given(market=markets(), config=configs(), score=st.sampled_from([0.3, 0.5, 1.0]))
-def test_event_driven_engine_and_compiled_loop_give_the_same_trades_and_equity(
-    market: tuple[list[tuple[float, float, float, float]], list[int]],
-    config: TradingConfig,
-    score: float,
-) -> None:
-    rows, signals = market
-    data = _data(rows)
+@given(case=cases())
+def test_event_driven_engine_and_compiled_loop_give_the_same_trades_and_equity(case: Case) -> None:
+    data, signals, config, score = case
     direction = np.array(signals, dtype=np.int8)
     scores = np.where(direction != 0, score, 0.0)
     fast, _ = run_backtest(data, direction, scores, config)

@@ -20,6 +20,7 @@ from slt.domain.trading.enums import (
     TAKE_PROFIT,
     TRAILING_STOP,
 )
+from slt.domain.trading.margin_nb import round_price_nb
 from slt.domain.trading.params import ExitParams
 from slt.domain.trading.position_nb import (
     BEST,
@@ -113,7 +114,7 @@ def is_ambiguous_nb(pos: F64, high: float, low: float) -> bool:
 
 
 @step_jit
-def update_levels_nb(pos: F64, high: float, low: float, p: ExitParams) -> None:
+def update_levels_nb(pos: F64, high: float, low: float, p: ExitParams, tick_size: float) -> None:
     """At a candle's close: track the best price, then raise the stop (never lower it)."""
     side = pos[SIDE]
     if side == 0:
@@ -133,7 +134,7 @@ def update_levels_nb(pos: F64, high: float, low: float, p: ExitParams) -> None:
         and p.trailing_distance_pct > 0
         and move_pct >= p.trailing_activation_pct
     ):
-        level = best * (1.0 - s * p.trailing_distance_pct / 100.0)
+        level = round_price_nb(best * (1.0 - s * p.trailing_distance_pct / 100.0), tick_size)
         if s * level > s * pos[STOP]:
             pos[STOP] = level
             pos[STOP_REASON] = TRAILING_STOP

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from slt.domain.features.jit import step_jit
 from slt.domain.trading.enums import LIQUIDATION, PARTIAL_TAKE_PROFIT, STOP_LOSS
+from slt.domain.trading.margin_nb import round_price_nb
 
 F64 = npt.NDArray[np.float64]
 
@@ -63,8 +64,10 @@ def open_position_nb(
     fee: float,
     signal_time_ms: int,
     position_id: int,
+    tick_size: float,
 ) -> None:
-    """Levels are set from the fill price, so they are percentages of the real entry."""
+    """Levels are set from the fill price, so they are percentages of the real entry; the
+    exchange takes order prices only on its tick grid, so they are rounded to it."""
     pos[:] = 0.0
     pos[SIDE] = side
     pos[QTY] = quantity
@@ -73,17 +76,23 @@ def open_position_nb(
     pos[ENTRY_TIME] = time_ms
     pos[LEVERAGE] = leverage
     pos[MARGIN] = quantity * price / leverage
-    pos[STOP] = price * (1.0 - side * stop_pct / 100.0)
+    pos[STOP] = round_price_nb(price * (1.0 - side * stop_pct / 100.0), tick_size)
     pos[STOP_REASON] = STOP_LOSS
-    pos[TARGET] = price * (1.0 + side * take_profit_pct / 100.0) if take_profit_pct > 0 else np.nan
+    pos[TARGET] = (
+        round_price_nb(price * (1.0 + side * take_profit_pct / 100.0), tick_size)
+        if take_profit_pct > 0
+        else np.nan
+    )
     if partial_pct > 0 and 0 < partial_fraction < 1:
-        pos[PARTIAL_PRICE] = price * (1.0 + side * partial_pct / 100.0)
+        pos[PARTIAL_PRICE] = round_price_nb(price * (1.0 + side * partial_pct / 100.0), tick_size)
         pos[PARTIAL_QTY] = quantity * partial_fraction
     else:
         pos[PARTIAL_PRICE] = np.nan
     pos[BEST] = price
     pos[LIQ] = liquidation_price
-    pos[EMERGENCY] = price + (liquidation_price - price) * emergency_fraction
+    pos[EMERGENCY] = round_price_nb(
+        price + (liquidation_price - price) * emergency_fraction, tick_size
+    )
     if side == 1 and liquidation_price <= 0:
         pos[EMERGENCY] = 0.0
     pos[FEES] = fee
