@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 
-@dataclass(frozen=True)
-class ExitFill:
+class ExitFill(NamedTuple):
     """One fill that reduced or closed a position (a partial take profit is one of several)."""
 
     time_ms: int
@@ -19,9 +19,10 @@ class ExitFill:
     fee: float
 
 
-@dataclass(frozen=True)
-class Trade:
-    """One closed position; money in USDT, percentages relative to the entry notional."""
+class Trade(NamedTuple):
+    """One closed position; money in USDT, percentages relative to the entry notional.
+
+    NamedTuples, not dataclasses: a backtest makes thousands and tuples are built 5x faster."""
 
     position_id: int
     symbol: str

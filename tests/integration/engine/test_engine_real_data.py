@@ -68,7 +68,7 @@ def test_event_driven_engine_matches_the_compiled_loop_on_real_btc_futures() -> 
     trades, equity, _ = run_event_driven(data, direction, score, RICH_CONFIG)
     assert len(fast.trades) > 100
     assert {t.exit_reason for t in fast.trades} >= {"stop_loss", "trailing_stop", "break_even"}
-    assert [t.__dict__ for t in trades] == [t.__dict__ for t in fast.trades]
+    assert [t._asdict() for t in trades] == [t._asdict() for t in fast.trades]
     np.testing.assert_array_equal(equity, fast.equity)
 
 
@@ -90,5 +90,5 @@ def test_one_minute_candles_decide_bars_where_stop_and_target_both_lie_inside() 
     targets = [sum(t.exit_reason == "take_profit" for t in r.trades) for r in (worst, fine)]
     assert targets[1] > targets[0]
     trades, equity, _ = run_event_driven(fine_data, direction, score, config)
-    assert [t.__dict__ for t in trades] == [t.__dict__ for t in fine.trades]
+    assert [t._asdict() for t in trades] == [t._asdict() for t in fine.trades]
     np.testing.assert_array_equal(equity, fine.equity)

@@ -167,5 +167,5 @@ def test_event_driven_engine_and_compiled_loop_give_the_same_trades_and_equity(c
     scores = np.where(direction != 0, score, 0.0)
     fast, _ = run_backtest(data, direction, scores, config)
     trades, equity, _ = run_event_driven(data, direction, scores, config)
-    assert [t.__dict__ for t in trades] == [t.__dict__ for t in fast.trades]
+    assert [t._asdict() for t in trades] == [t._asdict() for t in fast.trades]
     np.testing.assert_array_equal(equity, fast.equity)
