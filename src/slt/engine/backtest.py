@@ -123,18 +123,33 @@ def stop_distances(config: TradingConfig, candles: Candles) -> F64:
     return np.clip(pct, r.atr_stop_min_pct, r.atr_stop_max_pct)  # NaN stays NaN: no trade
 
 
-def run_backtest(
+@dataclass(frozen=True)
+class SimulationInputs:
+    """The traded span's arrays, aligned, contiguous and typed as the loop takes them."""
+
+    timeframe_ms: int
+    open_time_ms: I64
+    open: F64
+    high: F64
+    low: F64
+    close: F64
+    direction: npt.NDArray[np.int8]
+    confidence: F64
+    stop_pct: F64
+    funding: FundingPlan
+    minute_start: I64
+    minute_end: I64
+
+
+def simulation_inputs(
     data: MarketData,
     direction: npt.NDArray[np.int8],
     score: F64,
     config: TradingConfig,
-    *,
-    futures: bool = True,
-) -> tuple[BacktestResult, FundingPlan]:
-    """Simulate from ``data.start_ms``; signals are per candle of ``data.candles``.
-
-    Until a model exists, confidence = 0.5 + score / 2 (score 0.5 -> Kelly 1x).
-    """
+    futures: bool,
+) -> SimulationInputs:
+    """Checks, then the span from ``data.start_ms``; confidence = 0.5 + score / 2 until a
+    model exists (score 0.5 -> Kelly 1x)."""
     candles = data.candles
     if len(direction) != len(candles) or len(score) != len(candles):
         raise BacktestInputError("signals must have one value per candle")
@@ -143,42 +158,66 @@ def run_backtest(
     if first >= len(candles):
         raise BacktestInputError("no candles at or after the start of the backtest")
     tf = candles.key.timeframe_ms
-    stops = stop_distances(config, candles)[first:]
-    sl = slice(first, None)
-    t: I64 = np.ascontiguousarray(candles.open_time_ms[sl])
-    o, h, lo, c = (
-        np.ascontiguousarray(a[sl], dtype=np.float64)
-        for a in (candles.open, candles.high, candles.low, candles.close)
+    t: I64 = np.ascontiguousarray(candles.open_time_ms[first:])
+    o, h, lo, c, conf, stops = (
+        np.ascontiguousarray(a[first:], dtype=np.float64)
+        for a in (
+            candles.open,
+            candles.high,
+            candles.low,
+            candles.close,
+            0.5 + np.asarray(score, dtype=np.float64) / 2.0,
+            stop_distances(config, candles),
+        )
     )
-    end_ms = int(t[-1]) + tf
-    plan = funding_plan(config, data, int(t[0]), end_ms, futures)
-    sub_start, sub_end = minute_index(t, tf, data.minute)
+    minute_start, minute_end = minute_index(t, tf, data.minute)
+    return SimulationInputs(
+        timeframe_ms=tf,
+        open_time_ms=t,
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        direction=np.ascontiguousarray(direction[first:], dtype=np.int8),
+        confidence=conf,
+        stop_pct=stops,
+        funding=funding_plan(config, data, int(t[0]), int(t[-1]) + tf, futures),
+        minute_start=minute_start,
+        minute_end=minute_end,
+    )
+
+
+def run_backtest(
+    data: MarketData,
+    direction: npt.NDArray[np.int8],
+    score: F64,
+    config: TradingConfig,
+    *,
+    futures: bool = True,
+) -> tuple[BacktestResult, FundingPlan]:
+    """Simulate from ``data.start_ms`` with the compiled loop; signals are per candle."""
+    x = simulation_inputs(data, direction, score, config, futures)
     minute = data.minute
-    sub_t = minute.open_time_ms if minute is not None else np.empty(0, np.int64)
-    sub_o = minute.open if minute is not None else np.empty(0)
-    sub_h = minute.high if minute is not None else np.empty(0)
-    sub_l = minute.low if minute is not None else np.empty(0)
-    dirs = np.ascontiguousarray(direction[sl], dtype=np.int8)
-    confidence = np.ascontiguousarray(0.5 + np.asarray(score[sl], dtype=np.float64) / 2.0)
+    empty_t, empty = np.empty(0, np.int64), np.empty(0)
     trades, exits, equity, in_position = nb.backtest_nb(
-        t,
-        o,
-        h,
-        lo,
-        c,
-        tf,
-        dirs,
-        confidence,
-        np.ascontiguousarray(stops),
-        plan.time_ms,
-        plan.rate,
-        plan.mark,
-        sub_start,
-        sub_end,
-        sub_t,
-        sub_o,
-        sub_h,
-        sub_l,
+        x.open_time_ms,
+        x.open,
+        x.high,
+        x.low,
+        x.close,
+        x.timeframe_ms,
+        x.direction,
+        x.confidence,
+        x.stop_pct,
+        x.funding.time_ms,
+        x.funding.rate,
+        x.funding.mark,
+        x.minute_start,
+        x.minute_end,
+        minute.open_time_ms if minute is not None else empty_t,
+        minute.open if minute is not None else empty,
+        minute.high if minute is not None else empty,
+        minute.low if minute is not None else empty,
         config.exit_params(),
         config.cost_params(),
         config.sizing_params(),
@@ -188,18 +227,19 @@ def run_backtest(
         data.rules.min_notional,
         config.initial_equity,
     )
+    symbol = data.candles.key.symbol
     result = BacktestResult(
-        symbol=candles.key.symbol,
-        timeframe=candles.key.timeframe,
+        symbol=symbol,
+        timeframe=data.candles.key.timeframe,
         initial_equity=config.initial_equity,
-        trades=build_trades(candles.key.symbol, trades, exits),
-        equity_time_ms=t + tf,
+        trades=build_trades(symbol, trades, exits),
+        equity_time_ms=x.open_time_ms + x.timeframe_ms,
         equity=equity,
         in_position=in_position,
-        close=c,
-        bar_open_time_ms=t,
+        close=x.close,
+        bar_open_time_ms=x.open_time_ms,
     )
-    return result, plan
+    return result, x.funding
 
 
 def build_trades(symbol: str, rows: F64, exit_rows: F64) -> tuple[Trade, ...]:

@@ -6,16 +6,20 @@ signals, both produce the same trades and the same equity.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
 from slt.domain.trading.enums import END_OF_DATA
-from slt.engine.backtest import MarketData, funding_plan, minute_index, stop_distances
+from slt.engine.backtest import MarketData, simulation_inputs
 from slt.engine.core import DecisionCore
 from slt.engine.messages import CandleClosed, Command, Event, Persist
 from slt.engine.results import Trade
 from slt.engine.sim_broker import SimulatedBroker
 from slt.engine.trading_config import TradingConfig
+
+Observer = Callable[[Event, list[Command], DecisionCore, SimulatedBroker], None]
 
 
 def run_event_driven(
@@ -25,19 +29,14 @@ def run_event_driven(
     config: TradingConfig,
     *,
     futures: bool = True,
+    observe: Observer | None = None,
 ) -> tuple[list[Trade], npt.NDArray[np.float64], list[Command]]:
-    """(trades, equity at each close, every command the core issued)."""
-    candles = data.candles
-    first = int(np.searchsorted(candles.open_time_ms, data.start_ms))
-    tf = candles.key.timeframe_ms
-    t = candles.open_time_ms[first:]
-    o, h, lo, c = (a[first:] for a in (candles.open, candles.high, candles.low, candles.close))
-    stops = stop_distances(config, candles)[first:]
-    dirs = direction[first:]
-    confidence = 0.5 + score[first:] / 2.0
-    plan = funding_plan(config, data, int(t[0]), int(t[-1]) + tf, futures)
-    sub_start, sub_end = minute_index(t, tf, data.minute)
-    core = DecisionCore(config, data.rules, candles.key.symbol)
+    """(trades, equity at each close, every command the core issued); ``observe`` sees each
+    event with the commands it produced, after the broker took them (tests check invariants)."""
+    x = simulation_inputs(data, direction, score, config, futures)
+    t, o, h, lo, c, tf = x.open_time_ms, x.open, x.high, x.low, x.close, x.timeframe_ms
+    plan = x.funding
+    core = DecisionCore(config, data.rules, data.candles.key.symbol)
     broker = SimulatedBroker(config.cost_params(), data.rules, plan.time_ms, plan.rate, plan.mark)
     log: list[Command] = []
     equity = np.empty(len(t))
@@ -47,12 +46,14 @@ def run_event_driven(
             commands = core.apply(event)
             log.extend(commands)
             broker.execute(commands)
+            if observe is not None:
+                observe(event, commands, core, broker)
 
     for i in range(len(t)):
         feed(broker.on_open(int(t[i]), float(o[i]), float(h[i]), float(lo[i])))
         minutes = None
-        if sub_start[i] >= 0 and data.minute is not None:
-            m, s, e = data.minute, sub_start[i], sub_end[i]
+        if x.minute_start[i] >= 0 and data.minute is not None:
+            m, s, e = data.minute, x.minute_start[i], x.minute_end[i]
             minutes = (m.open_time_ms[s:e], m.open[s:e], m.high[s:e], m.low[s:e])
         feed(broker.during_candle(int(t[i]), float(o[i]), float(h[i]), float(lo[i]), minutes))
         close_ms = int(t[i]) + tf
@@ -65,9 +66,9 @@ def run_event_driven(
                 float(h[i]),
                 float(lo[i]),
                 float(c[i]),
-                int(dirs[i]),
-                float(confidence[i]),
-                float(stops[i]),
+                int(x.direction[i]),
+                float(x.confidence[i]),
+                float(x.stop_pct[i]),
             )
             feed([event])
         equity[i] = core.equity(float(c[i]))

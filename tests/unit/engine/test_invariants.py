@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from tests.unit.engine.scenario import FIVE_MIN, RULES, T0, candles, funding_rates
 
 from slt.domain.trading.position_nb import FEES, FUNDING, REALIZED, SIDE
-from slt.engine.backtest import MarketData, funding_plan, run_backtest, stop_distances
+from slt.engine.backtest import MarketData, run_backtest
 from slt.engine.core import DecisionCore
 from slt.engine.event_runner import run_event_driven
-from slt.engine.messages import CandleClosed, Command, OrderFilled, Persist
+from slt.engine.messages import Command, Event, OrderFilled, Persist
 from slt.engine.sim_broker import SimulatedBroker
 from slt.engine.trading_config import TradingConfig
 
@@ -102,58 +102,26 @@ def cases(draw: st.DrawFn) -> Case:
 @given(case=cases())
 def test_account_balances_and_every_open_position_has_a_resting_stop(case: Case) -> None:
     data, signals, config, score = case
-    c = data.candles
-    plan = funding_plan(config, data, T0, int(c.open_time_ms[-1]) + FIVE_MIN, True)
-    core = DecisionCore(config, RULES, "TESTUSDT")
-    broker = SimulatedBroker(config.cost_params(), RULES, plan.time_ms, plan.rate, plan.mark)
-    stops = stop_distances(config, c)
+    direction = np.array(signals, dtype=np.int8)
     closed_pnl = 0.0
-    log: list[Command] = []
 
-    def check_after(commands: list[Command]) -> None:
+    def check(
+        event: Event, commands: list[Command], core: DecisionCore, broker: SimulatedBroker
+    ) -> None:
         nonlocal closed_pnl
-        closed_pnl += sum(
-            cmd.trade.pnl for cmd in commands if isinstance(cmd, Persist) and cmd.trade
-        )
+        if isinstance(event, OrderFilled):
+            assert event.fee >= 0
+        closed_pnl += sum(c.trade.pnl for c in commands if isinstance(c, Persist) and c.trade)
         pos = core.position
         open_part = pos[REALIZED] - pos[FEES] - pos[FUNDING] if pos[SIDE] != 0 else 0.0
         assert core.cash == pytest.approx(config.initial_equity + closed_pnl + open_part, abs=1e-6)
         if pos[SIDE] != 0:
-            stops_at_core = [o for o in core.orders.values() if o.purpose == "stop"]
-            assert len(stops_at_core) == 1 and math.isfinite(stops_at_core[0].price)
-            assert stops_at_core[0].order_id in broker.orders
+            stops = [o for o in core.orders.values() if o.purpose == "stop"]
+            assert len(stops) == 1 and math.isfinite(stops[0].price)
+            assert stops[0].order_id in broker.orders
 
-    def feed(events: list[object]) -> None:
-        for event in events:
-            if isinstance(event, OrderFilled):
-                assert event.fee >= 0
-            commands = core.apply(event)  # type: ignore[arg-type]
-            broker.execute(commands)
-            log.extend(commands)
-            check_after(commands)
-
-    for i in range(len(c)):
-        t, o, h, lo, cl = (c.open_time_ms[i], c.open[i], c.high[i], c.low[i], c.close[i])
-        feed(list(broker.on_open(int(t), float(o), float(h), float(lo))))
-        feed(list(broker.during_candle(int(t), float(o), float(h), float(lo))))
-        broker.expect_next_open(int(t) + FIVE_MIN)
-        conf = 0.5 + score / 2 if signals[i] else 0.5
-        feed(
-            [
-                CandleClosed(
-                    int(t),
-                    int(t) + FIVE_MIN,
-                    float(o),
-                    float(h),
-                    float(lo),
-                    float(cl),
-                    signals[i],
-                    conf,
-                    float(stops[i]),
-                )
-            ]
-        )
-    trades = [cmd.trade for cmd in log if isinstance(cmd, Persist) and cmd.trade]
+    scores = np.where(direction != 0, score, 0.0)
+    trades, _, _ = run_event_driven(data, direction, scores, config, observe=check)
     for trade in trades:
         assert trade.fees >= 0
         assert trade.entry_time_ms >= trade.signal_time_ms + FIVE_MIN
