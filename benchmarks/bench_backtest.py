@@ -18,7 +18,7 @@ import time
 import numba
 import numpy as np
 
-from bench_data import FUTURES_5M, cpu_model, timed, write_section
+from bench_data import FUTURES_5M, PEER_RULES_FILE, cpu_model, timed, write_section
 from slt.adapters.importers.readers import read_feather
 from slt.domain.features.matrix import compute_features
 from slt.domain.series import Candles, Market, SeriesKey
@@ -27,31 +27,12 @@ from slt.domain.trading.symbol_rules import symbol_rules
 from slt.engine.backtest import MarketData, run_backtest
 from slt.engine.event_runner import run_event_driven
 from slt.engine.trading_config import TradingConfig
+from slt.runtime.trading_config_file import load_trading_config
 
 BEGIN, END = "<!-- bench_backtest:begin -->", "<!-- bench_backtest:end -->"
 
-# The ema_cross rules: stop 1 %, target 2 %, opposite cross reverses, 0.05 % per side,
-# no leverage, no funding, no slippage, no time stop, all equity in each trade.
-PEER_RULES = TradingConfig.model_validate(
-    {
-        "initial_equity": 1e9,
-        "risk": {
-            "sizing": "fixed",
-            "risk_pct": 100,
-            "max_position_pct": 100,
-            "max_total_pct": 100,
-            "leverage_min": 1,
-            "leverage_max": 1,
-        },
-        "exits": {"stop_loss_pct": 1, "take_profit_pct": 2, "max_holding_minutes": 0},
-        "costs": {
-            "taker_fee_pct": 0.05,
-            "maker_fee_pct": 0.05,
-            "slippage_bps": 0,
-            "funding": False,
-        },
-    }
-)
+# The ema_cross rules (see the file): stop 1 %, target 2 %, reversal, 0.05 % per side.
+PEER_RULES = load_trading_config(PEER_RULES_FILE)
 
 
 def load() -> Candles:

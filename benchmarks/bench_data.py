@@ -34,6 +34,8 @@ FUTURES_5M = (
 )
 SPOT_1M = DATA / "Filimonov-Eremeyka__freqtrade/user_data/data/binance/BTC_USDT-1m.feather"
 DOC = ROOT / "docs" / "benchmarks.md"
+# The ema_cross comparison rules, shared with the peer test.
+PEER_RULES_FILE = ROOT / "docs" / "examples" / "ema_cross_peer_rules.toml"
 BEGIN, END = "<!-- bench_data:begin -->", "<!-- bench_data:end -->"
 
 

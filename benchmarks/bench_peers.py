@@ -28,33 +28,23 @@ import pandas as pd
 import talib
 
 import slt.engine.backtest as backtest
-from bench_data import FUTURES_5M, cpu_model, timed, write_section
+from bench_data import FUTURES_5M, PEER_RULES_FILE, cpu_model, timed, write_section
 from slt.adapters.importers.readers import read_feather
 from slt.domain.series import Candles, Market, SeriesKey
 from slt.domain.strategies.registry import builtin_strategy
 from slt.domain.trading.margin_nb import floor_to_step_nb, round_price_nb
 from slt.domain.trading.symbol_rules import symbol_rules
-from slt.engine.trading_config import TradingConfig
+from slt.runtime.trading_config_file import load_trading_config
 
 BEGIN, END = "<!-- bench_peers:begin -->", "<!-- bench_peers:end -->"
 F64 = npt.NDArray[np.float64]
 RULES = symbol_rules("BTCUSDT")
 BAR_MS = 300_000
-STOP, TARGET, FEE = 0.01, 0.02, 0.0005
+CONFIG = load_trading_config(PEER_RULES_FILE)
+STOP, TARGET = CONFIG.exits.stop_loss_pct / 100, CONFIG.exits.take_profit_pct / 100
+FEE = CONFIG.costs.taker_fee_pct / 100
 # The 100 USDT minimum and the 0.001 BTC lot never bind at this size (equity ends near 4e6).
-EQUITY = 1e9
-CONFIG = TradingConfig.model_validate(
-    {
-        "initial_equity": EQUITY,
-        "risk": {"sizing": "fixed", "risk_pct": 100, "max_position_pct": 100,
-                 "max_total_pct": 100, "leverage_min": 1, "leverage_max": 1},
-        "exits": {"stop_loss_pct": STOP * 100, "take_profit_pct": TARGET * 100,
-                  "max_holding_minutes": 0, "exit_on_opposite": True,
-                  "reverse_on_opposite": True},
-        "costs": {"taker_fee_pct": FEE * 100, "maker_fee_pct": FEE * 100, "slippage_bps": 0,
-                  "funding": False},
-    }
-)  # fmt: skip
+EQUITY = CONFIG.initial_equity
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,29 +18,13 @@ from slt.domain.clock import format_utc_ms, parse_utc_ms
 from slt.domain.series import Market
 from slt.domain.symbols import exchange_symbol
 from slt.domain.timeframes import DAY_MS, timeframe_ms
-from slt.errors import ConfigError, SltError
+from slt.errors import SltError
+from slt.runtime.trading_config_file import load_trading_config
 
 if TYPE_CHECKING:
     from slt.domain.strategies.base import Strategy
-    from slt.engine.trading_config import TradingConfig
 
 STAGES = ("check", "load data", "features", "signals", "simulate", "report")
-
-
-def load_trading_config(path: Path | None) -> TradingConfig:
-    from slt.engine.trading_config import TradingConfig, trading_config_from_mapping
-
-    if path is None:
-        return TradingConfig()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"trading configuration {path}: not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"trading configuration {path}: cannot be read ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"trading configuration {path}: invalid TOML ({exc})") from None
-    return trading_config_from_mapping(data, str(path))
 
 
 def choose_strategy(name: str, file: Path | None, relaxed: bool) -> Strategy:

@@ -32,7 +32,7 @@ import pandas as pd
 import pytest
 import talib
 from backtesting import Backtest, Strategy
-from tests.conftest import CATMAN_BTC_5M, real_ohlcv
+from tests.conftest import CATMAN_BTC_5M, PEER_RULES_FILE, real_ohlcv
 
 from slt.domain.series import Candles, Market, SeriesKey
 from slt.domain.strategies.registry import builtin_strategy
@@ -40,42 +40,17 @@ from slt.domain.trading.margin_nb import floor_to_step_nb, round_price_nb
 from slt.domain.trading.symbol_rules import symbol_rules
 from slt.engine.backtest import MarketData, run_backtest
 from slt.engine.results import BacktestResult
-from slt.engine.trading_config import TradingConfig
+from slt.runtime.trading_config_file import load_trading_config
 
 F64 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int8]
 RULES = symbol_rules("BTCUSDT")
 TIMEFRAME_MS = 300_000
-STOP_PCT, TARGET_PCT, FEE_PCT = 1.0, 2.0, 0.05
+CONFIG = load_trading_config(PEER_RULES_FILE)
+STOP_PCT, TARGET_PCT = CONFIG.exits.stop_loss_pct, CONFIG.exits.take_profit_pct
+FEE_PCT = CONFIG.costs.taker_fee_pct
 # Large enough that the exchange's 100 USDT minimum and the 0.001 BTC lot never bind.
-INITIAL_EQUITY = 1e9
-CONFIG = TradingConfig.model_validate(
-    {
-        "initial_equity": INITIAL_EQUITY,
-        "risk": {
-            "sizing": "fixed",
-            "risk_pct": 100,
-            "max_position_pct": 100,
-            "max_total_pct": 100,
-            "leverage_min": 1,
-            "leverage_max": 1,
-        },
-        "exits": {
-            "stop_loss_pct": STOP_PCT,
-            "take_profit_pct": TARGET_PCT,
-            "max_holding_minutes": 0,
-            "exit_on_opposite": True,
-            "reverse_on_opposite": True,
-        },
-        "costs": {
-            "taker_fee_pct": FEE_PCT,
-            "maker_fee_pct": FEE_PCT,
-            "slippage_bps": 0,
-            "funding": False,
-        },
-        "strategy": {"name": "ema_cross"},
-    }
-)
+INITIAL_EQUITY = CONFIG.initial_equity
 
 
 class IssueRules(Strategy):  # type: ignore[misc]  # backtesting ships no type hints
