@@ -49,7 +49,6 @@ from slt.engine.core_nb import (
     ACCOUNT_SLOTS,
     CASH,
     CLOSE_REASON,
-    N_CLOSED,
     OPEN_LEVERAGE,
     OPEN_QTY,
     OPEN_SIDE,
@@ -350,7 +349,3 @@ class DecisionCore:
                 self._market_close(EMERGENCY_CLOSE),
             ]
         return [Notify(f"{order.purpose} {r.order_id} rejected: {r.reason}")]
-
-    @property
-    def closed_positions(self) -> int:
-        return int(self.account[N_CLOSED])

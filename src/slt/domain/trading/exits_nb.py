@@ -31,7 +31,6 @@ from slt.domain.trading.position_nb import (
     PARTIAL_PRICE,
     PARTIAL_QTY,
     QTY,
-    QTY_INITIAL,
     SIDE,
     STOP,
     STOP_REASON,
@@ -147,8 +146,3 @@ def time_stop_due_nb(pos: F64, close_time_ms: int, p: ExitParams) -> bool:
         return False
     due: bool = close_time_ms - pos[ENTRY_TIME] >= p.max_holding_ms
     return due
-
-
-@step_jit
-def remaining_fraction_nb(pos: F64) -> float:
-    return pos[QTY] / pos[QTY_INITIAL] if pos[QTY_INITIAL] > 0 else 0.0
