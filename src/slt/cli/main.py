@@ -42,11 +42,12 @@ def version() -> None:
 
 
 def _register_groups() -> None:
-    from slt.cli import backtest, config_cmd, data, demo, features, placeholders
+    from slt.cli import backtest, config_cmd, data, db, demo, features, placeholders
 
     app.add_typer(data.app, name="data")
     app.add_typer(demo.app, name="demo")
     app.add_typer(config_cmd.app, name="config")
+    app.add_typer(db.app, name="db")
     app.command("features")(features.features)
     app.command("backtest")(backtest.backtest)
     for name, text in placeholders.GROUPS.items():

@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     binance_futures_url: str = "https://fapi.binance.com"
     binance_spot_url: str = "https://api.binance.com"
     mode: Annotated[Literal["backtest", "paper", "live"], BeforeValidator(_lower)] = "backtest"
+    db_auto_migrate: bool = False
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
     _config_file: Path | None = PrivateAttr(default=None)

@@ -1,0 +1,1 @@
+"""The database: SQLAlchemy tables, Alembic migrations, connection URLs (SQLite or PostgreSQL)."""

@@ -1,0 +1,80 @@
+"""``slt db``: schema migrations of the configured database (SQLite by default)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from slt.cli.context import app_context
+from slt.cli.output import stdout
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+app = typer.Typer(help="Database migrations (SQLite by default, PostgreSQL via DATABASE_URL).")
+
+
+def _url(ctx: typer.Context) -> URL:
+    from slt.adapters.db.urls import database_url
+
+    settings = app_context(ctx).settings()
+    raw = settings.database_url.get_secret_value() if settings.database_url else None
+    return database_url(raw, settings.data_dir)
+
+
+@app.command()
+def upgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Migrate the schema forward (to the newest revision by default)."""
+    from slt.adapters.db import migrate
+    from slt.adapters.db.urls import shown
+
+    url = _url(ctx)
+    asyncio.run(migrate.upgrade(url, revision))
+    found = asyncio.run(migrate.status(url))
+    stdout().print(f"{shown(url)}: schema at {found.current}")
+
+
+@app.command()
+def downgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision; `base` empties the schema.")],
+) -> None:
+    """Migrate the schema back to REVISION (`base` removes every table)."""
+    from slt.adapters.db import migrate
+    from slt.adapters.db.urls import shown
+
+    url = _url(ctx)
+    asyncio.run(migrate.downgrade(url, revision))
+    found = asyncio.run(migrate.status(url))
+    stdout().print(f"{shown(url)}: schema at {found.current or 'base (empty)'}")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The schema version of the database and the one this program needs."""
+    from slt.adapters.db import migrate
+    from slt.adapters.db.urls import shown
+
+    url = _url(ctx)
+    found = asyncio.run(migrate.status(url))
+    result = {
+        "database": shown(url),
+        "current": found.current,
+        "head": found.head,
+        "up_to_date": found.up_to_date,
+    }
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    state = "up to date" if found.up_to_date else "needs `slt db upgrade`"
+    stdout().print(f"{result['database']}: at {found.current or 'base (empty)'}, "
+                   f"needs {found.head}: {state}")  # fmt: skip
