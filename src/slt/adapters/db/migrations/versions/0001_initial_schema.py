@@ -3,7 +3,7 @@ account state, orders, fills, positions and equity snapshots.
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 20:18:12.868318
+Create Date: 2026-11-21 20:22:54.659021
 """
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ def upgrade() -> None:
         sa.Column("direction", sa.SmallInteger(), nullable=False),
         sa.Column("raw_score", sa.Float(), nullable=False),
         sa.Column("confidence", sa.Float(), nullable=False),
-        sa.Column("features", sa.JSON(), nullable=False),
+        sa.Column("features", sa.LargeBinary(), nullable=False),
+        sa.Column("feature_schema_hash", sa.String(length=64), nullable=False),
         sa.Column("strategy", sa.String(length=64), nullable=False),
         sa.Column("model_version", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_signals")),
@@ -163,7 +164,8 @@ def upgrade() -> None:
         sa.Column("stop_loss_pct", sa.Float(), nullable=False),
         sa.Column("take_profit_pct", sa.Float(), nullable=False),
         sa.Column("max_holding_ms", sa.BigInteger(), nullable=False),
-        sa.Column("features", sa.JSON(), nullable=False),
+        sa.Column("features", sa.LargeBinary(), nullable=False),
+        sa.Column("feature_schema_hash", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("model_version", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
@@ -195,7 +197,8 @@ def upgrade() -> None:
         sa.Column("return_pct", sa.Float(), nullable=False),
         sa.Column("reward", sa.Float(), nullable=False),
         sa.Column("won", sa.Boolean(), nullable=False),
-        sa.Column("features", sa.JSON(), nullable=False),
+        sa.Column("features", sa.LargeBinary(), nullable=False),
+        sa.Column("feature_schema_hash", sa.String(length=64), nullable=False),
         sa.Column("model_version", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["position_id"],
@@ -222,7 +225,8 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("virtual_trade_id", sa.BigInteger(), nullable=True),
         sa.Column("time_ms", sa.BigInteger(), nullable=False),
-        sa.Column("features", sa.JSON(), nullable=False),
+        sa.Column("features", sa.LargeBinary(), nullable=False),
+        sa.Column("feature_schema_hash", sa.String(length=64), nullable=False),
         sa.Column("won", sa.Boolean(), nullable=False),
         sa.Column("return_pct", sa.Float(), nullable=False),
         sa.Column("reward", sa.Float(), nullable=False),
