@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
 
 from tests.conftest import SltRunner
 
@@ -33,3 +36,17 @@ def test_db_status_of_an_unreachable_database_says_so_without_the_password(
     assert result.returncode == 2
     assert "cannot reach database postgresql+asyncpg://root:***@127.0.0.1:1/none" in result.stderr
     assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_db_export_writes_a_parquet_file_and_refuses_an_unknown_table(
+    run_slt: SltRunner, tmp_path: Path
+) -> None:
+    assert run_slt("db", "upgrade").returncode == 0
+    out = tmp_path / "vt.parquet"
+    result = run_slt("db", "export", "--table", "virtual_trades", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "0 rows written" in result.stdout
+    assert pq.read_table(out).num_rows == 0
+    assert "features" in pq.read_table(out).column_names
+    bad = run_slt("db", "export", "--table", "nope", "--out", tmp_path / "n.parquet")
+    assert bad.returncode == 2 and "unknown table 'nope'" in bad.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -78,3 +79,28 @@ def status(
     state = "up to date" if found.up_to_date else "needs `slt db upgrade`"
     stdout().print(f"{result['database']}: at {found.current or 'base (empty)'}, "
                    f"needs {found.head}: {state}")  # fmt: skip
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Option("--table", help="Table to export, e.g. virtual_trades.")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+) -> None:
+    """Write a table to Parquet for analysis (feature snapshots become lists of floats)."""
+    from slt.adapters.db import migrate
+    from slt.adapters.db.connect import create_engine
+    from slt.adapters.db.export import export_table
+
+    url = _url(ctx)
+    asyncio.run(migrate.ensure_schema(url, app_context(ctx).settings().db_auto_migrate))
+
+    async def run() -> int:
+        engine = create_engine(url)
+        try:
+            return await export_table(engine, table, out)
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(run())
+    stdout().print(f"{table}: {rows:,} rows written to {out}")
