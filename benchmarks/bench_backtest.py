@@ -18,7 +18,7 @@ import time
 import numba
 import numpy as np
 
-from bench_data import FUTURES_5M, PEER_RULES_FILE, cpu_model, timed, write_section
+from bench_data import FUTURES_5M, PEER_RULES_FILE, cpu_model, publish, timed
 from slt.adapters.importers.readers import read_feather
 from slt.domain.features.matrix import compute_features
 from slt.domain.series import Candles, Market, SeriesKey
@@ -98,9 +98,7 @@ def main() -> None:
             END,
         ]
     )
-    print(text)
-    if "--write" in sys.argv:
-        write_section(text, BEGIN, END)
+    publish(text, BEGIN, END)
 
 
 if __name__ == "__main__":

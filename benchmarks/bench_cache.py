@@ -20,7 +20,7 @@ import uuid
 
 import redis
 
-from bench_data import cpu_model, write_section
+from bench_data import cpu_model, publish
 from slt.adapters.cache import RedisCache
 
 URL = "redis://127.0.0.1:6379/0"
@@ -81,9 +81,7 @@ def main() -> None:
             END,
         ]
     )
-    print(text)
-    if "--write" in sys.argv:
-        write_section(text, BEGIN, END)
+    publish(text, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,13 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return cold, statistics.median(warm)
 
 
+def publish(text: str, begin: str, end: str) -> None:
+    """Print a benchmark section; with ``--write`` also put it into docs/benchmarks.md."""
+    print(text)
+    if "--write" in sys.argv:
+        write_section(text, begin, end)
+
+
 def write_section(text: str, begin: str, end: str) -> None:
     """Replace the section between ``begin`` and ``end`` of docs/benchmarks.md (or append it)."""
     doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"

@@ -13,7 +13,6 @@ import asyncio
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -23,7 +22,7 @@ import asyncpg
 import numpy as np
 import sqlalchemy
 
-from bench_data import cpu_model, write_section
+from bench_data import cpu_model, publish
 from slt.adapters.db import migrate
 from slt.adapters.db.connect import create_engine
 from slt.adapters.db.urls import database_url
@@ -128,9 +127,7 @@ def main() -> None:
             END,
         ]
     )
-    print(text)
-    if "--write" in sys.argv:
-        write_section(text, BEGIN, END)
+    publish(text, BEGIN, END)
 
 
 if __name__ == "__main__":

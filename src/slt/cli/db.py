@@ -26,19 +26,24 @@ def _url(ctx: typer.Context) -> URL:
     return database_url(raw, settings.data_dir)
 
 
+def _migrate(ctx: typer.Context, action: str, revision: str) -> None:
+    from slt.adapters.db import migrate
+    from slt.adapters.db.urls import shown
+
+    url = _url(ctx)
+    step = migrate.upgrade if action == "upgrade" else migrate.downgrade
+    asyncio.run(step(url, revision))
+    found = asyncio.run(migrate.status(url))
+    stdout().print(f"{shown(url)}: schema at {found.current or 'base (empty)'}")
+
+
 @app.command()
 def upgrade(
     ctx: typer.Context,
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Migrate the schema forward (to the newest revision by default)."""
-    from slt.adapters.db import migrate
-    from slt.adapters.db.urls import shown
-
-    url = _url(ctx)
-    asyncio.run(migrate.upgrade(url, revision))
-    found = asyncio.run(migrate.status(url))
-    stdout().print(f"{shown(url)}: schema at {found.current}")
+    _migrate(ctx, "upgrade", revision)
 
 
 @app.command()
@@ -47,13 +52,7 @@ def downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision; `base` empties the schema.")],
 ) -> None:
     """Migrate the schema back to REVISION (`base` removes every table)."""
-    from slt.adapters.db import migrate
-    from slt.adapters.db.urls import shown
-
-    url = _url(ctx)
-    asyncio.run(migrate.downgrade(url, revision))
-    found = asyncio.run(migrate.status(url))
-    stdout().print(f"{shown(url)}: schema at {found.current or 'base (empty)'}")
+    _migrate(ctx, "downgrade", revision)
 
 
 @app.command()

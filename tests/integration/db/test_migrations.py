@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import URL
 
@@ -67,3 +69,21 @@ def test_start_up_migrates_when_configured_to(db_url: URL) -> None:
     found = asyncio.run(migrate.ensure_schema(db_url, auto_migrate=True))
     assert found.up_to_date
     assert set(_schema(db_url)) - {"alembic_version"} == TABLES
+
+
+def test_the_migrations_build_exactly_the_schema_the_tables_declare(db_url: URL) -> None:
+    asyncio.run(migrate.upgrade(db_url))
+
+    async def diff() -> list[object]:
+        engine = create_engine(db_url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(
+                    lambda sync: compare_metadata(
+                        MigrationContext.configure(sync, opts={"compare_type": True}), metadata
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(diff()) == []

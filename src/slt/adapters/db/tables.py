@@ -47,6 +47,18 @@ def _features() -> tuple[Column[bytes], Column[str]]:
     )
 
 
+def _entry() -> tuple[Column[object], ...]:
+    """A virtual position's entry, as both the open position and the closed trade hold it."""
+    return (
+        Column("symbol", String(SYMBOL), nullable=False),
+        Column("direction", SmallInteger, nullable=False),
+        Column("entry_time_ms", BigInteger, nullable=False),
+        Column("entry_price", MONEY, nullable=False),
+        Column("stop_loss_pct", Float, nullable=False),
+        Column("take_profit_pct", Float, nullable=False),
+    )
+
+
 def _id() -> Column[int]:
     return Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
 
@@ -86,12 +98,7 @@ virtual_positions = Table(
     metadata,
     _id(),
     Column("signal_id", BigInteger, ForeignKey("signals.id"), nullable=True),
-    Column("symbol", String(SYMBOL), nullable=False),
-    Column("direction", SmallInteger, nullable=False),
-    Column("entry_time_ms", BigInteger, nullable=False),
-    Column("entry_price", MONEY, nullable=False),
-    Column("stop_loss_pct", Float, nullable=False),
-    Column("take_profit_pct", Float, nullable=False),
+    *_entry(),
     Column("max_holding_ms", BigInteger, nullable=False),
     *_features(),
     Column("status", String(16), nullable=False),
@@ -105,12 +112,7 @@ virtual_trades = Table(
     metadata,
     _id(),
     Column("position_id", BigInteger, ForeignKey("virtual_positions.id"), nullable=True),
-    Column("symbol", String(SYMBOL), nullable=False),
-    Column("direction", SmallInteger, nullable=False),
-    Column("entry_time_ms", BigInteger, nullable=False),
-    Column("entry_price", MONEY, nullable=False),
-    Column("stop_loss_pct", Float, nullable=False),
-    Column("take_profit_pct", Float, nullable=False),
+    *_entry(),
     Column("exit_time_ms", BigInteger, nullable=False),
     Column("exit_price", MONEY, nullable=False),
     Column("exit_reason", String(32), nullable=False),
