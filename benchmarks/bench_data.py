@@ -127,9 +127,7 @@ def main() -> None:
         lines.append(f"| {what} | < {target} ms | {warm:.1f} ms | {cold:.1f} ms | {verdict} |")
     lines.append(END)
     text = "\n".join(lines)
-    print(text)
-    if "--write" in sys.argv:
-        write_section(text, BEGIN, END)
+    publish(text, BEGIN, END)
 
 
 if __name__ == "__main__":

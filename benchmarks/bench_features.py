@@ -22,7 +22,7 @@ import numba
 import numpy as np
 import talib
 
-from bench_data import FUTURES_5M, cpu_model, timed, write_section
+from bench_data import FUTURES_5M, cpu_model, publish, timed
 from slt.adapters.importers.readers import read_feather
 from slt.domain.features.config import FeatureConfig
 from slt.domain.features.fvg_nb import FvgParams, fvg_batch_nb
@@ -149,9 +149,7 @@ def main() -> None:
     lines += peer_lines
     lines.append(END)
     text = "\n".join(lines)
-    print(text)
-    if "--write" in sys.argv:
-        write_section(text, BEGIN, END)
+    publish(text, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import pandas as pd
 import talib
 
 import slt.engine.backtest as backtest
-from bench_data import FUTURES_5M, PEER_RULES_FILE, cpu_model, timed, write_section
+from bench_data import FUTURES_5M, PEER_RULES_FILE, cpu_model, publish, timed
 from slt.adapters.importers.readers import read_feather
 from slt.domain.series import Candles, Market, SeriesKey
 from slt.domain.strategies.registry import builtin_strategy
@@ -366,9 +366,7 @@ def main() -> None:
     else:
         skipped = "freqtrade is importable, but its backtest needs a user_data setup: skipped"
     text = report(candles, outcomes, diffs, skipped)
-    print(text)
-    if "--write" in sys.argv:
-        write_section(text, BEGIN, END)
+    publish(text, BEGIN, END)
 
 
 if __name__ == "__main__":
