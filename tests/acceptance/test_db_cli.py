@@ -18,9 +18,13 @@ def test_db_upgrade_status_and_downgrade_to_base_on_the_default_sqlite(run_slt: 
     )
     upgraded = run_slt("db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "schema at 0001" in upgraded.stdout
     after = json.loads(run_slt("db", "status", "--json").stdout)
     assert after["up_to_date"] and after["current"] == after["head"]
+    assert f"schema at {after['head']}" in upgraded.stdout
+    stepped_back = run_slt("db", "downgrade", "0001")
+    assert stepped_back.returncode == 0, stepped_back.stderr
+    assert "schema at 0001" in stepped_back.stdout
+    assert not json.loads(run_slt("db", "status", "--json").stdout)["up_to_date"]
     emptied = run_slt("db", "downgrade", "base")
     assert emptied.returncode == 0, emptied.stderr
     assert json.loads(run_slt("db", "status", "--json").stdout)["current"] is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +14,16 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from slt import __version__
 from slt.adapters.store.parquet_store import ParquetStore
 from slt.cli.context import app_context
+from slt.cli.options import (
+    End,
+    MarketOption,
+    ReportDir,
+    StrategyFile,
+    StrategyName,
+    Symbol,
+    Timeframe,
+    TradingConfigFile,
+)
 from slt.cli.output import stderr, stdout
 from slt.domain.clock import format_utc_ms, parse_utc_ms
 from slt.domain.series import Market
@@ -23,6 +34,9 @@ from slt.runtime.trading_config_file import load_trading_config
 
 if TYPE_CHECKING:
     from slt.domain.strategies.base import Strategy
+    from slt.domain.trading.symbol_rules import SymbolRules
+    from slt.engine.trading_config import TradingConfig
+    from slt.runtime.config import Settings
 
 STAGES = ("check", "load data", "features", "signals", "simulate", "report")
 
@@ -36,23 +50,61 @@ def choose_strategy(name: str, file: Path | None, relaxed: bool) -> Strategy:
     return builtin_strategy(name, relaxed=relaxed)
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """What a backtest or walk-forward runs, checked before any data is read."""
+
+    trading: TradingConfig
+    strategy: Strategy
+    strategy_file: Path | None
+    relaxed: bool
+    symbol: str
+    rules: SymbolRules
+    start_ms: int
+    end_ms: int
+
+
+def plan_run(
+    settings: Settings,
+    symbol: str,
+    start: str,
+    end: str,
+    timeframe: str,
+    strategy: str | None,
+    strategy_file: Path | None,
+    config: Path | None,
+) -> RunPlan:
+    """Configuration, span, symbol rules and strategy, each refused with a clear message."""
+    from slt.domain.trading.symbol_rules import symbol_rules
+    from slt.engine.backtest import check_against_rules
+
+    trading = load_trading_config(config)
+    relaxed = trading.strategy.relaxed or settings.relaxed_signal_mode
+    chosen_file = strategy_file or (
+        Path(trading.strategy.file) if trading.strategy.file and strategy is None else None
+    )
+    timeframe_ms(timeframe)
+    start_ms, end_ms = parse_utc_ms(start), parse_utc_ms(end)
+    if end_ms <= start_ms:
+        raise SltError(f"--end {end} must be after --start {start}")
+    key_symbol = exchange_symbol(symbol)
+    rules = symbol_rules(key_symbol)
+    check_against_rules(trading, rules)
+    chosen = choose_strategy(strategy or trading.strategy.name, chosen_file, relaxed)
+    return RunPlan(trading, chosen, chosen_file, relaxed, key_symbol, rules, start_ms, end_ms)
+
+
 def backtest(
     ctx: typer.Context,
-    symbol: Annotated[str, typer.Option("--symbol", help="BTCUSDT or BTC/USDT:USDT.")],
+    symbol: Symbol,
     start: Annotated[str, typer.Option(help="First candle traded (UTC), e.g. 2023-01-01.")],
-    end: Annotated[str, typer.Option(help="End (UTC, exclusive), e.g. 2024-05-01.")],
-    report_dir: Annotated[Path, typer.Option("--report-dir", help="Where to write the report.")],
-    market: Annotated[Market, typer.Option("--market", help="spot or futures.")] = Market.FUTURES,
-    timeframe: Annotated[str, typer.Option("--timeframe", help="Base timeframe.")] = "5m",
-    strategy: Annotated[
-        str | None, typer.Option("--strategy", help="Built-in strategy: smc or ema_cross.")
-    ] = None,
-    strategy_file: Annotated[
-        Path | None, typer.Option("--strategy-file", help="Your strategy in a Python file.")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="Trading configuration (TOML).")
-    ] = None,
+    end: End,
+    report_dir: ReportDir,
+    market: MarketOption = Market.FUTURES,
+    timeframe: Timeframe = "5m",
+    strategy: StrategyName = None,
+    strategy_file: StrategyFile = None,
+    config: TradingConfigFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Simulate a strategy on stored candles with Binance USDT-M fees, funding and margin.
@@ -64,24 +116,13 @@ def backtest(
     from slt.adapters.report.writer import write_reports
     from slt.adapters.store.backtest_data import load_backtest_data
     from slt.adapters.strategy_file import check_strategy
-    from slt.domain.trading.symbol_rules import symbol_rules
-    from slt.engine.backtest import check_against_rules, run_backtest
+    from slt.engine.backtest import run_backtest
     from slt.engine.metrics import compute_metrics
 
-    trading = load_trading_config(config)
-    relaxed = trading.strategy.relaxed or settings.relaxed_signal_mode
-    chosen_file = strategy_file or (
-        Path(trading.strategy.file) if trading.strategy.file and strategy is None else None
-    )
-    name = strategy or trading.strategy.name
-    timeframe_ms(timeframe)
-    start_ms, end_ms = parse_utc_ms(start), parse_utc_ms(end)
-    if end_ms <= start_ms:
-        raise SltError(f"--end {end} must be after --start {start}")
-    key_symbol = exchange_symbol(symbol)
-    rules = symbol_rules(key_symbol)
-    check_against_rules(trading, rules)
-    strat = choose_strategy(name, chosen_file, relaxed)
+    chosen = plan_run(settings, symbol, start, end, timeframe, strategy, strategy_file, config)
+    trading, strat, relaxed = chosen.trading, chosen.strategy, chosen.relaxed
+    chosen_file, key_symbol, rules = chosen.strategy_file, chosen.symbol, chosen.rules
+    start_ms, end_ms = chosen.start_ms, chosen.end_ms
     store = ParquetStore(settings.data_dir / "market")
     progress = Progress(
         TextColumn("[bold]{task.description}"),

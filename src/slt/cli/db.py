@@ -19,11 +19,9 @@ app = typer.Typer(help="Database migrations (SQLite by default, PostgreSQL via D
 
 
 def _url(ctx: typer.Context) -> URL:
-    from slt.adapters.db.urls import database_url
+    from slt.runtime.storage import configured_url
 
-    settings = app_context(ctx).settings()
-    raw = settings.database_url.get_secret_value() if settings.database_url else None
-    return database_url(raw, settings.data_dir)
+    return configured_url(app_context(ctx).settings())
 
 
 def _migrate(ctx: typer.Context, action: str, revision: str) -> None:

@@ -42,14 +42,26 @@ def version() -> None:
 
 
 def _register_groups() -> None:
-    from slt.cli import backtest, config_cmd, data, db, demo, features, placeholders
+    from slt.cli import (
+        backtest,
+        config_cmd,
+        data,
+        db,
+        demo,
+        features,
+        model,
+        placeholders,
+        walkforward,
+    )
 
     app.add_typer(data.app, name="data")
     app.add_typer(demo.app, name="demo")
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(db.app, name="db")
+    app.add_typer(model.app, name="model")
     app.command("features")(features.features)
     app.command("backtest")(backtest.backtest)
+    app.command("walkforward")(walkforward.walkforward)
     for name, text in placeholders.GROUPS.items():
         app.add_typer(placeholders.group(name, text), name=name)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 GROUPS = {
-    "walkforward": "Walk-forward learning and evaluation (not built yet).",
     "paper": "Paper trading on live data without money (not built yet).",
     "live": "Live trading with real orders (not built yet).",
     "serve": "HTTP API and dashboard (not built yet).",

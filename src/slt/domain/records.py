@@ -7,8 +7,9 @@ symbol or an over-long string is refused with an error naming the field, never h
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 import numpy.typing as npt
@@ -47,27 +48,61 @@ class VirtualTrade:
     model_version: str
 
 
-def _finite(name: str, value: float) -> None:
-    if not isinstance(value, int | float) or not math.isfinite(value):
+def named(kind: str, key: str, check: Callable[[], None]) -> None:
+    """Run ``check`` and prefix its error with the record it was about."""
+    try:
+        check()
+    except RecordError as exc:
+        raise RecordError(f"{kind} {key}: {exc}") from None
+
+
+def check_finite(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise RecordError(f"{name} must be a finite number, got {value!r}")
 
 
-def _positive(name: str, value: float) -> None:
-    _finite(name, value)
+def check_positive(name: str, value: float) -> None:
+    check_finite(name, value)
     if value <= 0:
         raise RecordError(f"{name} must be above 0, got {value!r}")
 
 
-def _text(name: str, value: str, limit: int) -> None:
+def check_not_negative(name: str, value: float) -> None:
+    check_finite(name, value)
+    if value < 0:
+        raise RecordError(f"{name} must not be negative, got {value!r}")
+
+
+def check_text(name: str, value: str, limit: int) -> None:
     if not isinstance(value, str) or not value:
         raise RecordError(f"{name} must be a non-empty string")
     if len(value) > limit:
         raise RecordError(f"{name} is {len(value)} characters long, the limit is {limit}")
 
 
+def check_millis(name: str, value: int) -> None:
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < 0:
+        raise RecordError(f"{name} must be a non-negative integer of milliseconds, got {value!r}")
+
+
+def check_choice(name: str, value: object, allowed: Collection[object]) -> None:
+    if value not in allowed:
+        raise RecordError(f"{name} must be one of {sorted(map(str, allowed))}, got {value!r}")
+
+
+def check_feature_row(features: object, n_features: int | None = None) -> None:
+    row = np.asarray(features)
+    if not isinstance(features, np.ndarray) or row.dtype != np.float64 or row.ndim != 1:
+        raise RecordError("features must be a 1-D float64 array (one feature matrix row)")
+    if n_features is not None and len(row) != n_features:
+        raise RecordError(f"features has {len(row)} values, the batch has {n_features}")
+    if np.isinf(row).any():
+        raise RecordError("features hold an infinite value")
+
+
 def check_symbol(symbol: str) -> None:
     """Only canonical exchange symbols (``BTCUSDT``) are stored."""
-    _text("symbol", symbol, MAX_SYMBOL)
+    check_text("symbol", symbol, MAX_SYMBOL)
     try:
         canonical = exchange_symbol(symbol)
     except SymbolError:
@@ -130,26 +165,18 @@ def check_virtual_trade(t: VirtualTrade, n_features: int | None = None) -> None:
     check_symbol(t.symbol)
     if t.direction not in (1, -1):
         raise RecordError(f"direction must be 1 or -1, got {t.direction!r}")
-    for name in ("entry_time_ms", "exit_time_ms"):
-        value = getattr(t, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise RecordError(f"{name} must be a non-negative integer of milliseconds")
+    check_millis("entry_time_ms", t.entry_time_ms)
+    check_millis("exit_time_ms", t.exit_time_ms)
     if t.exit_time_ms < t.entry_time_ms:
         raise RecordError("exit_time_ms lies before entry_time_ms")
     for name in ("entry_price", "exit_price", "stop_loss_pct"):
-        _positive(name, getattr(t, name))
+        check_positive(name, getattr(t, name))
     for name in ("take_profit_pct", "return_pct", "reward"):
-        _finite(name, getattr(t, name))
+        check_finite(name, getattr(t, name))
     if t.take_profit_pct < 0:
         raise RecordError("take_profit_pct must not be negative")
     if t.exit_reason not in EXIT_REASONS.values():
         raise RecordError(f"unknown exit_reason {t.exit_reason!r}")
-    _text("feature_schema_hash", t.feature_schema_hash, MAX_NAME)
-    _text("model_version", t.model_version, MAX_NAME)
-    features = np.asarray(t.features)
-    if features.dtype != np.float64 or features.ndim != 1:
-        raise RecordError("features must be a 1-D float64 array (one feature matrix row)")
-    if n_features is not None and len(features) != n_features:
-        raise RecordError(f"features has {len(features)} values, the batch has {n_features}")
-    if np.isinf(features).any():
-        raise RecordError("features hold an infinite value")
+    check_text("feature_schema_hash", t.feature_schema_hash, MAX_NAME)
+    check_text("model_version", t.model_version, MAX_NAME)
+    check_feature_row(t.features, n_features)

@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     binance_spot_url: str = "https://api.binance.com"
     mode: Annotated[Literal["backtest", "paper", "live"], BeforeValidator(_lower)] = "backtest"
     db_auto_migrate: bool = False
+    retrain_min_trades: int = Field(default=50, ge=1)
+    retrain_interval_minutes: float = Field(default=60.0, ge=0, allow_inf_nan=False)
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
     _config_file: Path | None = PrivateAttr(default=None)

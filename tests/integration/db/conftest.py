@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from slt.adapters.db import migrate
+from slt.adapters.db.connect import create_engine
 from slt.adapters.db.urls import database_url
+
+T = TypeVar("T")
 
 PG_ADMIN = "postgresql://root@127.0.0.1:5432/test"
 
@@ -44,3 +50,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[URL]:
         yield database_url(f"postgresql://root@127.0.0.1:5432/{name}", tmp_path)
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def on_database(url: URL, body: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Migrate ``url`` to the newest schema, then run ``body`` with an engine on it."""
+
+    async def go() -> T:
+        await migrate.upgrade(url)
+        engine = create_engine(url)
+        try:
+            return await body(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())

@@ -87,3 +87,45 @@ def test_the_migrations_build_exactly_the_schema_the_tables_declare(db_url: URL)
             await engine.dispose()
 
     assert asyncio.run(diff()) == []
+
+
+def test_revision_0002_keeps_rows_written_under_0001_and_steps_back_cleanly(db_url: URL) -> None:
+    """Fills and positions get keys from their ids; duplicate account snapshots merge."""
+    asyncio.run(migrate.upgrade(db_url, "0001"))
+
+    async def fill_0001_tables() -> None:
+        engine = create_engine(db_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql(
+                    "INSERT INTO orders (id, mode, symbol, kind, purpose, side, quantity, "
+                    "reduce_only, status, created_ms, updated_ms) VALUES "
+                    "('o1', 'paper', 'BTCUSDT', 'market', 'entry', 1, 1, false, 'filled', 1, 1)"
+                )
+                await conn.exec_driver_sql(
+                    "INSERT INTO fills (order_id, time_ms, price, quantity, fee, liquidation) "
+                    "VALUES ('o1', 2, 100, 1, 0.05, false)"
+                )
+                for _ in range(2):
+                    await conn.exec_driver_sql(
+                        "INSERT INTO account_state (time_ms, mode, equity, balance, margin) "
+                        "VALUES (5, 'paper', 10, 10, 0)"
+                    )
+        finally:
+            await engine.dispose()
+
+    async def read(sql: str) -> list[tuple[object, ...]]:
+        engine = create_engine(db_url)
+        try:
+            async with engine.connect() as conn:
+                return [tuple(r) for r in (await conn.exec_driver_sql(sql)).all()]
+        finally:
+            await engine.dispose()
+
+    asyncio.run(fill_0001_tables())
+    asyncio.run(migrate.upgrade(db_url))
+    assert asyncio.run(read("SELECT order_id, fill_id FROM fills")) == [("o1", "legacy-1")]
+    assert asyncio.run(read("SELECT count(*) FROM account_state")) == [(1,)]
+    asyncio.run(migrate.downgrade(db_url, "0001"))
+    assert asyncio.run(read("SELECT order_id, time_ms FROM fills")) == [("o1", 2)]
+    assert asyncio.run(migrate.status(db_url)).current == "0001"

@@ -91,3 +91,123 @@ def test_bad_records_are_refused_and_nothing_of_the_batch_is_written(
     with pytest.raises(RecordError, match=message):
         _run(db_url, "add", batch)
     assert _run(db_url, "count") == 0
+
+
+def _assert_batch_holds(batch: object, written: list[VirtualTrade]) -> None:
+    """Every column of ``batch`` equals ``written`` (newest first), with TrainingBatch's types."""
+    assert isinstance(batch, TrainingBatch)
+    newest_first = sorted(written, key=lambda t: t.exit_time_ms, reverse=True)
+    assert len(batch) == len(newest_first)
+    assert batch.symbol == [t.symbol for t in newest_first]
+    assert batch.feature_schema_hash == [t.feature_schema_hash for t in newest_first]
+    for name, dtype in [
+        ("direction", np.int8),
+        ("entry_time_ms", np.int64),
+        ("exit_time_ms", np.int64),
+        ("return_pct", np.float64),
+        ("reward", np.float64),
+        ("won", np.bool_),
+    ]:
+        column = getattr(batch, name)
+        assert column.dtype == dtype, name
+        np.testing.assert_array_equal(column, [getattr(t, name) for t in newest_first])
+    assert batch.id.dtype == np.int64 and len(set(batch.id.tolist())) == len(batch)
+    width = len(written[0].features) if written else 0
+    assert batch.features.shape == (len(batch), width) and batch.features.dtype == np.float64
+    assert batch.features.flags.c_contiguous and batch.features.flags.writeable
+    expected = np.array([t.features for t in newest_first]).reshape(len(batch), width)
+    assert batch.features.tobytes() == expected.tobytes()  # NaN, -0.0 and subnormals bit-exact
+
+
+def test_newest_gives_back_every_column_of_every_trade_exactly(db_url: URL) -> None:
+    symbols = ["BTCUSDT", "DOGEUSDT", "1000PEPEUSDT", "ETHBTC"]
+    written = [
+        trade(
+            k,
+            symbol=symbols[k % 4],
+            feature_schema_hash=f"{k % 3:x}" * (64 - k % 5),
+            features=np.array([0.1 * k, np.nan, -0.0, 5e-324, -1e308, float(k)]),
+            return_pct=-1.0 / (k + 3),
+            reward=k * 1e-17,
+        )
+        for k in range(1, 41)
+    ]
+    _run(db_url, "add", written)
+
+    batch = _run(db_url, "newest", limit=100)
+
+    _assert_batch_holds(batch, written)
+
+
+def test_newest_of_an_empty_store_is_an_empty_batch_of_the_same_types(db_url: URL) -> None:
+    batch = _run(db_url, "newest", limit=50)
+
+    _assert_batch_holds(batch, [])
+
+
+def test_newest_of_one_trade_is_a_batch_of_one_row(db_url: URL) -> None:
+    _run(db_url, "add", [trade(7)])
+
+    batch = _run(db_url, "newest", limit=50)
+
+    _assert_batch_holds(batch, [trade(7)])
+
+
+def test_newest_with_limit_zero_reads_nothing(db_url: URL) -> None:
+    _run(db_url, "add", [trade(1), trade(2)])
+
+    batch = _run(db_url, "newest", limit=0)
+
+    _assert_batch_holds(batch, [])
+
+
+def test_trades_closed_in_the_same_millisecond_come_newest_written_first(db_url: URL) -> None:
+    _run(db_url, "add", [trade(k, exit_time_ms=T0 + 10_000_000, reward=float(k)) for k in range(5)])
+
+    batch = _run(db_url, "newest", limit=3)
+
+    assert isinstance(batch, TrainingBatch)
+    assert list(batch.reward) == [4.0, 3.0, 2.0]
+    assert list(batch.id) == sorted(batch.id, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "hashes",
+    [
+        ["ünï©ødé ∑", "\x01\x7f", "with space", "'quoted'", '"double"', ",;|"],
+        ["tab\there", "new\nline", "back\\slash", "\\N", "crlf\r\n", "\x08\x0b\x0c"],
+    ],
+    ids=["plain", "escaped-in-copy-text"],
+)
+def test_feature_schema_hashes_of_any_characters_come_back_unchanged(
+    db_url: URL, hashes: list[str]
+) -> None:
+    written = [trade(k, feature_schema_hash=h) for k, h in enumerate(hashes, start=1)]
+    _run(db_url, "add", written)
+
+    batch = _run(db_url, "newest", limit=100)
+
+    _assert_batch_holds(batch, written)
+
+
+def test_trades_without_features_come_back_with_a_zero_width_matrix(db_url: URL) -> None:
+    written = [trade(k, features=np.empty(0)) for k in range(1, 4)]
+    _run(db_url, "add", written)
+
+    batch = _run(db_url, "newest", limit=10)
+
+    _assert_batch_holds(batch, written)
+
+
+def test_newest_trades_of_two_feature_widths_are_refused_naming_both(db_url: URL) -> None:
+    _run(db_url, "add", [trade(1), trade(2)])
+    _run(db_url, "add", [trade(3, features=np.zeros(5))])
+
+    with pytest.raises(RecordError, match="several widths in one read: 4 and 5 values"):
+        _run(db_url, "newest", limit=10)
+    assert len(_run(db_url, "newest", limit=1)) == 1  # type: ignore[arg-type]
+
+
+def test_a_negative_limit_is_refused(db_url: URL) -> None:
+    with pytest.raises(ValueError, match="limit must not be negative"):
+        _run(db_url, "newest", limit=-1)

@@ -76,7 +76,8 @@ signals = Table(
     *_features(),
     Column("strategy", String(64), nullable=False),
     Column("model_version", String(64), nullable=False),
-    Index(None, "symbol", "time_ms"),
+    # One signal per strategy and candle: a retried write cannot store it twice.
+    Index(None, "symbol", "time_ms", "timeframe", "strategy", unique=True),
 )
 
 market_data = Table(
@@ -138,6 +139,7 @@ ml_models = Table(
     Column("metrics", JSON, nullable=False),
     Column("status", String(16), nullable=False),
     Column("model", LargeBinary, nullable=False),
+    Column("promoted_ms", BigInteger, nullable=True),
     Index(None, "status"),
 )
 
@@ -164,7 +166,7 @@ account_state = Table(
     Column("equity", MONEY, nullable=False),
     Column("balance", MONEY, nullable=False),
     Column("margin", MONEY, nullable=False),
-    Index(None, "mode", "time_ms"),
+    Index(None, "mode", "time_ms", unique=True),
 )
 
 orders = Table(
@@ -197,7 +199,10 @@ fills = Table(
     Column("quantity", MONEY, nullable=False),
     Column("fee", MONEY, nullable=False),
     Column("liquidation", Boolean, nullable=False),
-    Index(None, "order_id"),
+    # The exchange's trade id: a fill written again after a lost commit acknowledgement is
+    # recognised, not doubled.
+    Column("fill_id", String(64), nullable=False),
+    Index(None, "order_id", "fill_id", unique=True),
     Index(None, "time_ms"),
 )
 
@@ -215,8 +220,14 @@ positions = Table(
     Column("opened_ms", BigInteger, nullable=False),
     Column("closed_ms", BigInteger, nullable=True),
     Column("status", String(16), nullable=False),
+    Column("position_key", String(64), nullable=False),
+    Column("realized_pnl", MONEY, nullable=False, server_default="0"),
+    Column("fees", MONEY, nullable=False, server_default="0"),
+    Column("funding", MONEY, nullable=False, server_default="0"),
+    Column("exit_reason", String(32), nullable=True),
     Index(None, "status"),
     Index(None, "symbol", "opened_ms"),
+    Index(None, "mode", "position_key", unique=True),
 )
 
 equity_snapshots = Table(

@@ -6,15 +6,24 @@ returns, they are committed (durable); when it raises, nothing was written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from slt.adapters.db.fast_read import (
+    Columns,
+    Number,
+    binary_copy_columns,
+    row_columns,
+    text_copy_columns,
+)
+from slt.adapters.db.rows import money_for_dialect, rows_of
 from slt.adapters.db.tables import virtual_trades
 from slt.domain.records import VirtualTrade, check_virtual_trades
 
@@ -46,19 +55,24 @@ _INSERT_COLUMNS = (
     "exit_time_ms", "exit_price", "exit_reason", "return_pct", "reward", "won", "features",
     "feature_schema_hash", "model_version",
 )  # fmt: skip
-_NEWEST_SQL = (
-    "SELECT id, symbol, direction, entry_time_ms, exit_time_ms, return_pct, reward, won, "
-    "features, feature_schema_hash FROM virtual_trades "
-    "ORDER BY exit_time_ms DESC, id DESC LIMIT ?"
+# What ``newest`` reads: number columns with their PostgreSQL binary-COPY wire types (bigint,
+# smallint, double precision, boolean) and TrainingBatch's types; then features; then texts.
+_NUMBERS: tuple[Number, ...] = (
+    ("id", ">i8", np.int64),
+    ("direction", ">i2", np.int8),
+    ("entry_time_ms", ">i8", np.int64),
+    ("exit_time_ms", ">i8", np.int64),
+    ("return_pct", ">f8", np.float64),
+    ("reward", ">f8", np.float64),
+    ("won", "?", np.bool_),
 )
+_TEXTS = "symbol, feature_schema_hash"
+_NUMBERS_AND_FEATURES = ", ".join(name for name, _, _ in _NUMBERS) + ", features"
+_NEWEST = "FROM virtual_trades ORDER BY exit_time_ms DESC, id DESC LIMIT {limit}"
 _SQLITE_INSERT = (
     f"INSERT INTO virtual_trades ({', '.join(_INSERT_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)})"
 )
-
-
-def _money(value: float) -> Decimal:
-    return Decimal(repr(float(value)))
 
 
 class VirtualTradeStore:
@@ -76,7 +90,7 @@ class VirtualTradeStore:
         if not trades:
             return 0
         postgres = self._postgres
-        money = _money if postgres else float
+        money = money_for_dialect(self.engine.dialect.name)
         blobs = np.ascontiguousarray(features, dtype="<f8")
         rows = [
             (
@@ -109,37 +123,87 @@ class VirtualTradeStore:
                 await connection.exec_driver_sql(_SQLITE_INSERT, rows)
         return len(rows)
 
+    async def latest_exit_ms(self, symbol: str) -> int | None:
+        """The newest stored exit time of ``symbol``: where an incremental store resumes."""
+        query = select(func.max(virtual_trades.c.exit_time_ms)).where(
+            virtual_trades.c.symbol == symbol
+        )
+        async with self.engine.connect() as connection:
+            found = (await connection.execute(query)).scalar_one_or_none()
+        return None if found is None else int(found)
+
     async def count(self) -> int:
         async with self.engine.connect() as connection:
             result = await connection.execute(select(func.count()).select_from(virtual_trades))
             return int(result.scalar_one())
 
     async def newest(self, limit: int) -> TrainingBatch:
-        """The ``limit`` most recently closed virtual trades, newest first (raw driver rows:
-        SQLAlchemy's per-row result processing would take most of the time)."""
-        sql = _NEWEST_SQL.replace("?", "$1") if self._postgres else _NEWEST_SQL
+        """The ``limit`` most recently closed virtual trades, newest first. Raises RecordError
+        when their feature snapshots differ in width (several feature schemas)."""
+        limit = operator.index(limit)
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, got {limit}")
+        # The raw drivers' bulk paths: SQLAlchemy's and the drivers' per-value Python
+        # objects would take most of the time (see fast_read).
         async with self.engine.connect() as connection:
-            if self._postgres:
-                raw = (await connection.get_raw_connection()).driver_connection
-                assert raw is not None
-                rows: Sequence[Sequence[object]] = await raw.fetch(sql, limit)
-            else:
-                rows = (await connection.exec_driver_sql(sql, (limit,))).all()
-        columns: list[tuple[object, ...]] = (
-            list(zip(*rows, strict=True)) if rows else [() for _ in range(10)]
-        )
-        blobs = [b for b in columns[8] if isinstance(b, bytes)]
-        width = len(blobs[0]) // 8 if blobs else 0
-        features = np.frombuffer(b"".join(blobs), dtype="<f8").reshape(len(blobs), width)
+            raw = (await connection.get_raw_connection()).driver_connection
+            read = _read_postgres if self._postgres else _read_sqlite
+            numbers, features, (symbol, feature_schema_hash) = await read(raw, limit)
         return TrainingBatch(
-            id=np.array(columns[0], dtype=np.int64),
-            symbol=[str(x) for x in columns[1]],
-            direction=np.array(columns[2], dtype=np.int8),
-            entry_time_ms=np.array(columns[3], dtype=np.int64),
-            exit_time_ms=np.array(columns[4], dtype=np.int64),
-            return_pct=np.array(columns[5], dtype=np.float64),
-            reward=np.array(columns[6], dtype=np.float64),
-            won=np.array(columns[7], dtype=np.bool_),
-            features=features.astype(np.float64),
-            feature_schema_hash=[str(x) for x in columns[9]],
+            id=numbers["id"],
+            symbol=symbol,
+            direction=numbers["direction"],
+            entry_time_ms=numbers["entry_time_ms"],
+            exit_time_ms=numbers["exit_time_ms"],
+            return_pct=numbers["return_pct"],
+            reward=numbers["reward"],
+            won=numbers["won"],
+            features=features,
+            feature_schema_hash=feature_schema_hash,
         )
+
+
+Read = tuple[Columns, F64, list[list[str]]]
+
+
+async def _read_sqlite(aiosqlite_connection: Any, limit: int) -> Read:
+    """One query; aiosqlite fetches all rows in one hop to its thread."""
+    sql = f"SELECT {_NUMBERS_AND_FEATURES}, {_TEXTS} {_NEWEST.format(limit=limit)}"
+    rows = await aiosqlite_connection.execute_fetchall(sql)
+    return row_columns(rows, _NUMBERS, n_texts=2)
+
+
+async def _read_postgres(connection: Any, limit: int) -> Read:
+    """On an asyncpg connection: numbers and features as one binary COPY stream, texts as a
+    text COPY stream, both in one snapshot so that they see the same newest trades."""
+    window = _NEWEST.format(limit=limit)
+    binary: list[bytes] = []
+    text: list[bytes] = []
+    async with connection.transaction(isolation="repeatable_read", readonly=True):
+        await connection.copy_from_query(
+            f"SELECT {_NUMBERS_AND_FEATURES} {window}", output=_sink(binary), format="binary"
+        )
+        await connection.copy_from_query(f"SELECT {_TEXTS} {window}", output=_sink(text))
+        texts = text_copy_columns(b"".join(text), 2)
+        if texts is None:  # escapes in the text stream: let the driver decode the strings
+            rows = await connection.fetch(f"SELECT {_TEXTS} {window}")
+            texts = [[row[0] for row in rows], [row[1] for row in rows]]
+    numbers, features = binary_copy_columns(b"".join(binary), _NUMBERS)
+    if len(texts[0]) != len(features):
+        raise AssertionError("the two statements of one snapshot saw different rows")
+    return numbers, features, texts
+
+
+def _sink(chunks: list[bytes]) -> Callable[[bytes], Awaitable[None]]:
+    async def collect(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    return collect
+
+
+async def write_virtual_trades(connection: AsyncConnection, trades: Sequence[VirtualTrade]) -> None:
+    """Add checked trades to an open transaction (the record writer's small batches; bulk
+    loads go through ``VirtualTradeStore.add_many``)."""
+    rows = rows_of(connection, trades, money=("entry_price", "exit_price"))
+    if rows:
+        await connection.execute(virtual_trades.insert(), rows)

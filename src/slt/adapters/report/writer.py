@@ -25,9 +25,15 @@ HTML_NAME = "report.html"
 def write_reports(
     report_dir: Path, result: BacktestResult, run: Mapping[str, object]
 ) -> tuple[Path, Path]:
-    """Write ``report.json`` and ``report.html`` in ``report_dir`` (created if missing)."""
+    """Write a backtest's ``report.json`` and ``report.html`` in ``report_dir``."""
     json_bytes = render_report_json(result, run)
     html_bytes = render_report_html(result, run).encode("utf-8")
+    return write_report_pair(report_dir, json_bytes, html_bytes)
+
+
+def write_report_pair(report_dir: Path, json_bytes: bytes, html_bytes: bytes) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.html`` in ``report_dir`` (created if missing), both
+    or neither."""
     report_dir.mkdir(parents=True, exist_ok=True)
     contents = {report_dir / JSON_NAME: json_bytes, report_dir / HTML_NAME: html_bytes}
     token = uuid.uuid4().hex

@@ -1,0 +1,130 @@
+"""The trading loop's candle-to-command latency, idle and while a retrain runs (issue 6).
+
+    .venv/bin/python benchmarks/bench_retrain_latency.py [--write]
+
+Per candle, as paper and live trading do: the streaming feature update, the champion's
+calibrated confidence for the candle's signal, the decision core's commands and the simulated
+broker. Real BTCUSDT 5m candles; signals are a seeded coin flip on every 2nd candle. The retrain
+is the production path: ``retrain`` on the newest 50,000 virtual trades in a worker process
+(spawned, low priority, one thread fewer than the machine has), awaited by the same event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import xgboost
+
+from bench_backtest import load
+from bench_data import cpu_model, publish
+from bench_learning import training_set
+from slt.domain.features.config import FeatureConfig
+from slt.domain.features.matrix import FeatureStream, compute_features
+from slt.domain.trading.symbol_rules import symbol_rules
+from slt.engine.core import DecisionCore
+from slt.engine.messages import CandleClosed
+from slt.engine.sim_broker import SimulatedBroker
+from slt.engine.trading_config import TradingConfig
+from slt.learning.model import ModelParams, train_model
+from slt.learning.retraining import retrain
+from slt.runtime.retrainer import training_executor
+
+BEGIN, END = "<!-- bench_retrain_latency:begin -->", "<!-- bench_retrain_latency:end -->"
+N_EXAMPLES = 50_000
+
+
+async def main() -> None:
+    candles = load()
+    config = TradingConfig()
+    feature_config = FeatureConfig.for_timeframe("5m")
+    features = compute_features(candles, feature_config)
+    rng = np.random.default_rng(1)
+    direction = np.zeros(len(candles), dtype=np.int8)
+    every = np.arange(0, len(candles), 2)
+    direction[every] = np.where(rng.random(len(every)) < 0.5, 1, -1)
+    direction[~features.valid] = 0
+    tf = candles.key.timeframe_ms
+    learned = training_set(candles)  # the newest 50,000 real virtual trades, as bench_learning
+    examples, embargo = learned.examples, learned.embargo_ms
+    champion = train_model(examples, ModelParams(), embargo)
+    cores = os.cpu_count() or 1
+    params = ModelParams(threads=max(1, cores - 1))
+
+    rules = symbol_rules("BTCUSDT")
+    core = DecisionCore(config, rules, "BTCUSDT")
+    broker = SimulatedBroker(config.cost_params(), rules, np.empty(0, np.int64), np.empty(0),
+                             np.empty(0))  # fmt: skip
+    stream = FeatureStream(feature_config)
+    row = np.empty(len(features.schema.names) + 1)
+    position = [0]
+
+    def candle() -> float:
+        i = position[0]
+        position[0] += 1
+        t = int(candles.open_time_ms[i])
+        o, h, lo, c = (
+            float(a[i]) for a in (candles.open, candles.high, candles.low, candles.close)
+        )
+        start = time.perf_counter()
+        values, _reason = stream.update(t, o, h, lo, c, float(candles.volume[i]))
+        side, confidence = int(direction[i]), 0.5
+        if side:
+            row[:-1] = values
+            row[-1] = side
+            confidence = float(champion.confidence(row)[0])
+        broker.execute(core.apply(CandleClosed(t, t + tf, o, h, lo, c, side, confidence)))
+        return (time.perf_counter() - start) * 1e6
+
+    for _ in range(20_000):  # warm-up, and the stream's own warm-up
+        candle()
+    idle = []
+    for _ in range(20_000):
+        idle.append(candle())
+        await asyncio.sleep(0)
+    during: list[float] = []
+    loop = asyncio.get_running_loop()
+    with training_executor() as executor:
+        await loop.run_in_executor(executor, os.getpid)  # the worker is up before timing
+        began = time.perf_counter()
+        job = loop.run_in_executor(executor, retrain, examples, params, embargo, None)
+        while not job.done() and position[0] < len(candles) - 1:
+            during.append(candle())
+            await asyncio.sleep(0)
+        result = await job
+        retrain_s = time.perf_counter() - began
+
+    def stats(values: list[float]) -> tuple[float, float]:
+        return statistics.median(values), float(np.percentile(values, 99))
+
+    (idle_med, idle_p99), (busy_med, busy_p99) = stats(idle), stats(during)
+    text = "\n".join(
+        [
+            BEGIN,
+            "## Candle-to-command latency while a retrain runs (issue 6)",
+            "",
+            f"Machine: {cpu_model()}, {cores} cores, Python {platform.python_version()}, "
+            f"XGBoost {xgboost.__version__}. Real BTCUSDT 5m candles; per candle: streaming "
+            "features, the champion's calibrated confidence for the signal (a coin flip on "
+            "every 2nd candle), the decision core and the simulated broker. The retrain "
+            f"learns from {result.n_learned:,} of the newest {len(examples):,} virtual trades in "
+            f"a worker process ({params.threads} thread, niced) and took {retrain_s:.1f} s. "
+            "`benchmarks/bench_retrain_latency.py`.",
+            "",
+            "| | candles | median | p99 |",
+            "|---|---|---|---|",
+            f"| idle | {len(idle):,} | {idle_med:.0f} µs | {idle_p99:.0f} µs |",
+            f"| while retraining | {len(during):,} | {busy_med:.0f} µs | {busy_p99:.0f} µs |",
+            f"| ratio (target <= 2x) | | {busy_med / idle_med:.2f}x | {busy_p99 / idle_p99:.2f}x |",
+            END,
+        ]
+    )
+    publish(text, BEGIN, END)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

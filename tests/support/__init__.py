@@ -1,0 +1,1 @@
+"""Test helpers that are neither fixtures nor tests: private servers, writer processes."""
