@@ -9,6 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from slt.domain.features.families import family_versions
+from slt.domain.features.schema import schema_hash
 from tests.conftest import CATMAN_BTC_5M, SltRunner
 
 
@@ -36,6 +38,10 @@ def test_features_writes_one_valid_row_per_candle_after_loading_the_warmup_histo
     assert table.column_names[:4] == ["open_time", "open_time_ms", "valid", "invalid_reason"]
     meta = table.schema.metadata
     assert meta[b"slt.feature_schema_hash"].decode() == summary["schema_hash"]
+    described = json.loads(meta[b"slt.feature_schema"])
+    assert schema_hash(described) == summary["schema_hash"]
+    assert family_versions(described) == summary["families"]
+    assert summary["families"].startswith("indicators v")
     columns = json.loads(meta[b"slt.columns"])
     assert [c["name"] for c in columns] == table.column_names[4:]
     assert all(c["definition"] for c in columns)

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from slt.adapters.db.connect import create_engine
+from slt.adapters.db.feature_schemas import FeatureSchemaStore
 from slt.adapters.db.models import ModelStore
 from slt.adapters.db.urls import database_url
 from slt.domain.features.config import FeatureConfig
-from slt.domain.features.schema import build_schema
-from slt.domain.learning_records import ModelRecord
+from slt.domain.features.families import FAMILIES
+from slt.domain.features.schema import FeatureSchema, build_schema, schema_for
+from slt.domain.learning_records import FeatureSchemaRecord, ModelRecord
 from tests.conftest import SltRunner
 
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
@@ -51,16 +53,18 @@ def store_models(run_slt: SltRunner, tmp_path: Path) -> StoreModels:
     assert run_slt("db", "upgrade").returncode == 0
     url = database_url(None, tmp_path / "user_data")
 
-    async def add(records: tuple[ModelRecord, ...]) -> None:
+    async def add(records: tuple[ModelRecord, ...], schemas: tuple[FeatureSchema, ...]) -> None:
         engine = create_engine(url)
         try:
+            for schema in schemas:
+                await FeatureSchemaStore(engine).register(FeatureSchemaRecord.of(schema, T0))
             for record in records:
                 await ModelStore(engine).add(record)
         finally:
             await engine.dispose()
 
-    def store(*records: ModelRecord) -> None:
-        asyncio.run(add(records))
+    def store(*records: ModelRecord, schemas: tuple[FeatureSchema, ...] = ()) -> None:
+        asyncio.run(add(records, schemas))
 
     return store
 
@@ -127,7 +131,7 @@ def test_model_promote_refuses_a_foreign_feature_schema_unless_forced(
     store_models(model("m1", T0, "champion"), model("m2", T0 + DAY_MS, schema_hash=FOREIGN_HASH))
     refused = run_slt("model", "promote", "m2")
     assert refused.returncode == 2
-    assert "trained on feature schema 0123456789ab" in refused.stderr
+    assert "trained on feature schema 0123456789ab (unknown to this version" in refused.stderr
     assert f"running feature engine (5m) has {running[:12]}" in refused.stderr
     assert "--force" in refused.stderr
     assert listed(run_slt)["m2"]["status"] == "challenger"
@@ -135,6 +139,24 @@ def test_model_promote_refuses_a_foreign_feature_schema_unless_forced(
     assert forced.returncode == 0, forced.stderr
     assert "m2 is now the champion (was m1)" in forced.stdout
     assert listed(run_slt)["m2"]["status"] == "champion"
+
+
+def test_model_promote_of_a_registered_foreign_schema_says_which_family_differs(
+    run_slt: SltRunner, store_models: StoreModels
+) -> None:
+    config = FeatureConfig.for_timeframe("5m")
+    fvg = next(f for f in FAMILIES if f.name == "fvg")
+    bumped = schema_for(
+        config, tuple(f._replace(version=fvg.version + 1) if f is fvg else f for f in FAMILIES)
+    )
+    store_models(model("m2", T0, schema_hash=bumped.hash), schemas=(bumped,))
+    refused = run_slt("model", "promote", "m2")
+    assert refused.returncode == 2
+    assert (
+        f"trained on feature schema {bumped.hash[:12]} (fvg v{fvg.version + 1}; running: "
+        f"fvg v{fvg.version}), the running feature engine (5m) has "
+        f"{build_schema(config).hash[:12]}"
+    ) in refused.stderr
 
 
 def test_model_promote_checks_the_schema_of_the_models_own_timeframe(

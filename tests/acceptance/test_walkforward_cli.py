@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+from slt.adapters.db.connect import create_engine
+from slt.adapters.db.feature_schemas import FeatureSchemaStore
+from slt.adapters.db.urls import database_url
+from slt.domain.features.config import FeatureConfig
+from slt.domain.features.schema import build_schema
 from tests.conftest import SltRunner
+
+RUNNING = build_schema(FeatureConfig.for_timeframe("5m"))
 
 
 def test_the_demo_backtests_then_walks_forward_and_writes_both_reports(
@@ -48,8 +56,19 @@ def test_walkforward_on_a_symbol_the_store_lacks_says_what_to_do(
     assert not (tmp_path / "out").exists()
 
 
+def _registered_schemas(data_dir: Path) -> list[str]:
+    async def read() -> list[str]:
+        engine = create_engine(database_url(None, data_dir))
+        try:
+            return list(await FeatureSchemaStore(engine).get([RUNNING.hash, "other"]))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 def test_stored_virtual_trades_train_a_champion_and_an_identical_retrain_stays_challenger(
-    run_slt: SltRunner,
+    run_slt: SltRunner, tmp_path: Path
 ) -> None:
     assert run_slt("demo").returncode == 0
     assert run_slt("db", "upgrade").returncode == 0
@@ -62,6 +81,7 @@ def test_stored_virtual_trades_train_a_champion_and_an_identical_retrain_stays_c
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["stored"] > 500
     assert json.loads(run_slt(*walk).stdout)["stored"] == 0  # nothing new to store
+    assert _registered_schemas(tmp_path / "user_data") == [RUNNING.hash]
 
     trained = run_slt("model", "train")
     again = run_slt("model", "train")

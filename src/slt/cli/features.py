@@ -91,6 +91,7 @@ def features(
         "first_valid": format_utc_ms(int(matrix.open_time_ms[valid][0])) if valid.any() else None,
         "columns": len(schema.columns),
         "schema_hash": schema.hash,
+        "families": schema.family_versions(),
         "invalid": {REASONS[r]: n for r, n in sorted(counts.items()) if r != 0},
         "compute_seconds": round(seconds, 3),
     }

@@ -18,8 +18,11 @@ from slt.domain.clock import format_utc_ms
 from slt.errors import SltError
 
 if TYPE_CHECKING:
-    from slt.adapters.db.models import ModelStore, ModelSummary
+    from slt.adapters.db.models import ModelSummary
+    from slt.domain.features.schema import FeatureSchema
+    from slt.domain.learning_records import FeatureSchemaRecord
     from slt.runtime.config import Settings
+    from slt.runtime.storage import Storage
 
 app = typer.Typer(help="Stored models: list them, promote a challenger, roll back the champion.")
 
@@ -33,14 +36,14 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _with_store(settings: Settings, work: Callable[[ModelStore], Awaitable[T]]) -> T:
-    """Open the storage (schema checked), run ``work`` on its model store, close it."""
+def _with_store(settings: Settings, work: Callable[[Storage], Awaitable[T]]) -> T:
+    """Open the storage (schema checked), run ``work`` on it, close it."""
     from slt.runtime.storage import open_storage
 
     async def run() -> T:
         storage = await open_storage(settings)
         try:
-            return await work(storage.models)
+            return await work(storage)
         finally:
             await storage.close()
 
@@ -51,25 +54,32 @@ def _champion(models: list[ModelSummary]) -> str | None:
     return next((m.version for m in models if m.status == "champion"), None)
 
 
-def running_schema_hash(timeframe: str) -> str:
-    """The feature schema hash of the running feature engine for a base timeframe."""
+def running_schema(timeframe: str) -> FeatureSchema:
+    """The feature schema of the running feature engine for a base timeframe."""
     from slt.domain.features.config import FeatureConfig
     from slt.domain.features.schema import build_schema
 
-    return build_schema(FeatureConfig.for_timeframe(timeframe)).hash
+    return build_schema(FeatureConfig.for_timeframe(timeframe))
 
 
-def check_schema(model: ModelSummary) -> None:
-    """Refuse a model trained on another feature schema than the running engine computes."""
+def check_schema(model: ModelSummary, recorded: FeatureSchemaRecord | None = None) -> None:
+    """Refuse a model trained on another feature schema than the running engine computes,
+    saying what differs when the registry holds the model's schema (``recorded``)."""
     from slt.adapters.db.models import ModelStoreError
+    from slt.domain.features.families import UNVERSIONED, describe_change
 
     timeframe = str(model.params.get("timeframe", DEFAULT_TIMEFRAME))
-    running = running_schema_hash(timeframe)
-    if model.feature_schema_hash != running:
+    running = running_schema(timeframe)
+    if model.feature_schema_hash != running.hash:
+        why = (
+            UNVERSIONED
+            if recorded is None
+            else describe_change(recorded.description, running.described())
+        )
         raise ModelStoreError(
-            f"{model.version} was trained on feature schema {model.feature_schema_hash[:12]}, "
-            f"the running feature engine ({timeframe}) has {running[:12]}: retrain it "
-            "(walk-forward or retraining) or pass --force to promote it anyway"
+            f"{model.version} was trained on feature schema {model.feature_schema_hash[:12]} "
+            f"({why}), the running feature engine ({timeframe}) has {running.hash[:12]}: "
+            "retrain it (walk-forward or retraining) or pass --force to promote it anyway"
         )
 
 
@@ -113,8 +123,8 @@ def list_models(
     """Every stored model, oldest first, with its status, training span and scores."""
     from rich.table import Table
 
-    async def listing(store: ModelStore) -> list[ModelSummary]:
-        return await store.list()
+    async def listing(storage: Storage) -> list[ModelSummary]:
+        return await storage.models.list()
 
     models = _with_store(app_context(ctx).settings(), listing)
     if as_json:
@@ -152,13 +162,14 @@ def promote(
     Refused for a model of another feature schema than the running engine's, unless --force.
     """
 
-    async def run(store: ModelStore) -> tuple[str | None, bool]:
-        models = await store.list()
+    async def run(storage: Storage) -> tuple[str | None, bool]:
+        models = await storage.models.list()
         before = _champion(models)
         target = next((m for m in models if m.version == version), None)
         if target is not None and not force:
-            check_schema(target)
-        await store.promote(version, _now_ms())  # an unknown version raises, with the message
+            recorded = await storage.feature_schemas.get([target.feature_schema_hash])
+            check_schema(target, recorded.get(target.feature_schema_hash))
+        await storage.models.promote(version, _now_ms())  # an unknown version raises, saying so
         return before, before == version
 
     before, already = _with_store(app_context(ctx).settings(), run)
@@ -172,9 +183,9 @@ def promote(
 def rollback(ctx: typer.Context) -> None:
     """Bring back the champion before the current one (a second rollback undoes the first)."""
 
-    async def run(store: ModelStore) -> tuple[str | None, str]:
-        before = _champion(await store.list())
-        return before, await store.rollback(_now_ms())
+    async def run(storage: Storage) -> tuple[str | None, str]:
+        before = _champion(await storage.models.list())
+        return before, await storage.models.rollback(_now_ms())
 
     before, now = _with_store(app_context(ctx).settings(), run)
     stdout().print(f"{now} is the champion again (was {before})")
@@ -201,10 +212,9 @@ def train(
     """
     from slt.domain.features.config import FeatureConfig
     from slt.domain.features.schema import build_schema
-    from slt.learning.dataset import InputSchema
     from slt.learning.model import ModelParams
     from slt.learning.validation import embargo_ms
-    from slt.runtime.retrainer import train_and_store
+    from slt.runtime.retrainer import LearningStores, Retrained, train_and_store
     from slt.runtime.storage import open_storage
     from slt.runtime.trading_config_file import load_trading_config
 
@@ -212,25 +222,23 @@ def train(
     if settings.disable_model_training:
         raise SltError("model training is off (DISABLE_MODEL_TRAINING=true)")
     feature_config = FeatureConfig.for_timeframe(timeframe)
-    feature_schema = build_schema(feature_config)
-    schema = InputSchema(feature_schema.names, feature_schema.hash)
+    schema = build_schema(feature_config)
     embargo = embargo_ms(load_trading_config(config).exit_params().max_holding_ms, feature_config)
     now = _now_ms()
 
-    async def run() -> tuple[str, str, float | None, float | None]:
+    async def run() -> Retrained:
         storage = await open_storage(settings)
+        stores = LearningStores(storage.virtual_trades, storage.models, storage.feature_schemas)
         try:
-            result = await train_and_store(
-                storage.virtual_trades, storage.models, schema, embargo, ModelParams(seed=seed),
-                now, timeframe,
-            )  # fmt: skip
+            return await train_and_store(stores, schema, embargo, ModelParams(seed=seed), now)
         finally:
             await storage.close()
-        status = "champion" if result.verdict.promote else "challenger"
-        return status, result.verdict.reason, result.challenger.auc, result.challenger.log_loss
 
-    status, reason, auc, loss = asyncio.run(run())
+    retrained = asyncio.run(run())
+    result = retrained.result
+    status = "champion" if result.verdict.promote else "challenger"
+    auc, loss = result.challenger.auc, result.challenger.log_loss
     stdout().print(
-        f"m{now}: stored as {status} ({reason}); on the most recent window AUC {auc:.3f}, "
-        f"log-loss {loss:.4f}"
+        f"{retrained.version}: stored as {status} ({result.verdict.reason}); on the most recent "
+        f"window AUC {auc:.3f}, log-loss {loss:.4f}"
     )

@@ -30,6 +30,7 @@ from slt.domain.clock import format_utc_ms
 from slt.domain.series import Market
 
 if TYPE_CHECKING:
+    from slt.domain.learning_records import FeatureSchemaRecord
     from slt.domain.records import VirtualTrade
     from slt.engine.walkforward import WalkForwardResult
     from slt.runtime.config import Settings
@@ -85,6 +86,7 @@ def walkforward(
     from slt.domain.features.config import FeatureConfig
     from slt.domain.features.matrix import compute_features
     from slt.domain.features.schema import build_schema
+    from slt.domain.learning_records import FeatureSchemaRecord
     from slt.engine.walkforward import WalkForwardSettings, run_walkforward
     from slt.engine.walkforward_report import walkforward_report
     from slt.learning.model import ModelParams
@@ -147,7 +149,8 @@ def walkforward(
     stored = None
     if store_trades:
         trades = result.outcomes.records(key_symbol, features.values, features.schema.hash, "none")
-        stored = asyncio.run(_store_new(settings, key_symbol, trades))
+        schema = FeatureSchemaRecord.of(features.schema, time.time_ns() // 1_000_000)
+        stored = asyncio.run(_store_new(settings, key_symbol, trades, schema))
     if as_json:
         out = {"overall": report["overall"], "report": str(json_path), "stored": stored}
         typer.echo(json.dumps(out, indent=2))
@@ -157,15 +160,18 @@ def walkforward(
         stdout().print(f"{stored:,} new virtual trades stored; `slt model train` learns from them")
 
 
-async def _store_new(settings: Settings, symbol: str, trades: list[VirtualTrade]) -> int:
-    """Virtual trades that closed after the newest one stored for ``symbol``."""
+async def _store_new(
+    settings: Settings, symbol: str, trades: list[VirtualTrade], schema: FeatureSchemaRecord
+) -> int:
+    """Virtual trades that closed after the newest one stored for ``symbol``, with their
+    feature schema registered."""
     from slt.runtime.storage import open_storage
 
     storage = await open_storage(settings)
     try:
         newest = await storage.virtual_trades.latest_exit_ms(symbol)
         fresh = [t for t in trades if newest is None or t.exit_time_ms > newest]
-        return await storage.virtual_trades.add_many(fresh)
+        return await storage.virtual_trades.add_many(fresh, schema=schema)
     finally:
         await storage.close()
 

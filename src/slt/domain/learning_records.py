@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from slt.domain.features.schema import FeatureSchema, schema_hash
 from slt.domain.records import (
     F64,
     MAX_NAME,
@@ -68,6 +69,21 @@ class ModelRecord:
     status: str
     model: bytes = field(repr=False)
     promoted_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class FeatureSchemaRecord:
+    """What a feature schema hash stands for (family versions and parameters, columns): stored
+    once per hash, so that data recorded under it can be explained when the schema moves on."""
+
+    feature_schema_hash: str
+    base_timeframe: str
+    description: dict[str, Any]
+    created_ms: int
+
+    @classmethod
+    def of(cls, schema: FeatureSchema, created_ms: int) -> FeatureSchemaRecord:
+        return cls(schema.hash, schema.base_timeframe, schema.described(), created_ms)
 
 
 def _unit(name: str, value: float) -> None:
@@ -141,3 +157,15 @@ def check_model(model: ModelRecord) -> None:
             check_millis("promoted_ms", model.promoted_ms)
 
     named("model", repr(model.version), run)
+
+
+def check_feature_schema(record: FeatureSchemaRecord) -> None:
+    def run() -> None:
+        check_text("feature_schema_hash", record.feature_schema_hash, MAX_NAME)
+        check_choice("base_timeframe", record.base_timeframe, TIMEFRAME_MS)
+        check_millis("created_ms", record.created_ms)
+        _json_numbers_finite("description", record.description)
+        if schema_hash(record.description) != record.feature_schema_hash:
+            raise RecordError("the description does not hash to feature_schema_hash")
+
+    named("feature schema", record.feature_schema_hash, run)

@@ -4,7 +4,9 @@ and promoted by the champion/challenger rule.
 The loop calls ``note_closed`` as virtual trades close and ``maybe_start`` after each candle;
 neither waits. Training runs in a worker process at low priority with one thread fewer than
 the machine has, so the loop keeps its core; only reading the examples and storing the model
-happen on the loop, as awaited database calls.
+happen on the loop, as awaited database calls. Examples recorded under another feature schema
+are set aside, and the retrainer says how many and why (which families or parameters differ,
+from the feature schema registry).
 """
 
 from __future__ import annotations
@@ -12,16 +14,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
 
 import numpy as np
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from slt.adapters.db.feature_schemas import FeatureSchemaStore
 from slt.adapters.db.models import ModelStore
 from slt.adapters.db.virtual_trades import TrainingBatch, VirtualTradeStore
-from slt.domain.learning_records import ModelRecord
+from slt.domain.features.families import UNVERSIONED, describe_change
+from slt.domain.features.schema import FeatureSchema
+from slt.domain.learning_records import FeatureSchemaRecord, ModelRecord
 from slt.learning.dataset import Examples, InputSchema, build_examples
 from slt.learning.model import ModelParams
 from slt.learning.retraining import RetrainPolicy, RetrainResult, retrain
@@ -29,6 +37,46 @@ from slt.runtime.config import Settings
 
 log = structlog.get_logger("slt.learning")
 MAX_EXAMPLES = 50_000
+
+
+@dataclass(frozen=True)
+class LearningStores:
+    """The repositories retraining reads and writes, on one database."""
+
+    virtual_trades: VirtualTradeStore
+    models: ModelStore
+    feature_schemas: FeatureSchemaStore
+
+    @classmethod
+    def on(cls, engine: AsyncEngine) -> LearningStores:
+        return cls(VirtualTradeStore(engine), ModelStore(engine), FeatureSchemaStore(engine))
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """Stored examples of another feature schema than the running one, and why they differ."""
+
+    feature_schema_hash: str
+    count: int
+    reason: str  # 'fvg v1; running: fvg v2', or UNVERSIONED
+    known: bool  # the registry holds the schema's description
+
+    @property
+    def message(self) -> str:
+        head = (
+            f"set aside {self.count:,} examples recorded under feature schema "
+            f"{self.feature_schema_hash[:12]}"
+        )
+        return f"{head} ({self.reason})" if self.known else f"{head}, {self.reason}"
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """A retrain as stored: the model's version, the verdict, the examples set aside."""
+
+    version: str
+    result: RetrainResult
+    set_aside: tuple[SetAside, ...]
 
 
 def _lower_priority() -> None:
@@ -57,6 +105,27 @@ def examples_from_batch(batch: TrainingBatch, schema: InputSchema) -> Examples:
     )  # fmt: skip
 
 
+def foreign_schema_counts(hashes: Sequence[str], running: str) -> dict[str, int]:
+    """Rows per feature schema other than ``running``, the most first."""
+    return dict(Counter(h for h in hashes if h != running).most_common())
+
+
+async def set_aside(
+    batch: TrainingBatch, schema: FeatureSchema, feature_schemas: FeatureSchemaStore
+) -> tuple[SetAside, ...]:
+    """The stored trades ``examples_from_batch`` leaves out, per feature schema, with the
+    difference from the running ``schema`` in words."""
+    counts = foreign_schema_counts(batch.feature_schema_hash, schema.hash)
+    recorded = await feature_schemas.get(counts.keys())
+    running = schema.described()
+    found = []
+    for schema_hash, count in counts.items():
+        known = recorded.get(schema_hash)
+        reason = UNVERSIONED if known is None else describe_change(known.description, running)
+        found.append(SetAside(schema_hash, count, reason, known is not None))
+    return tuple(found)
+
+
 def policy_from(settings: Settings) -> RetrainPolicy:
     """``DISABLE_MODEL_TRAINING``, ``SLT_RETRAIN_MIN_TRADES``, ``SLT_RETRAIN_INTERVAL_MINUTES``."""
     return RetrainPolicy(
@@ -69,19 +138,16 @@ def policy_from(settings: Settings) -> RetrainPolicy:
 class Retrainer:
     def __init__(
         self,
-        virtual_trades: VirtualTradeStore,
-        models: ModelStore,
-        schema: InputSchema,
+        stores: LearningStores,
+        schema: FeatureSchema,
         embargo_ms: int,
         now_ms: Callable[[], int],
         *,
         policy: RetrainPolicy | None = None,
         params: ModelParams | None = None,
         executor: Executor | None = None,
-        timeframe: str = "5m",
     ) -> None:
-        self.virtual_trades = virtual_trades
-        self.models = models
+        self.stores = stores
         self.schema = schema
         self.embargo_ms = embargo_ms
         self.now_ms = now_ms
@@ -89,13 +155,16 @@ class Retrainer:
         cores = os.cpu_count() or 1
         self.params = params or ModelParams(threads=max(1, cores - 1))
         self.executor = executor
-        self.timeframe = timeframe
         self.closed_since_last = 0
         self.last_train_ms: int | None = None
-        self.last_result: RetrainResult | None = None
+        self.last: Retrained | None = None
         self._task: asyncio.Task[None] | None = None
         if not self.policy.enabled:
             log.warning("model training is off (DISABLE_MODEL_TRAINING); the champion stays")
+
+    @property
+    def last_result(self) -> RetrainResult | None:
+        return None if self.last is None else self.last.result
 
     @property
     def running(self) -> bool:
@@ -121,32 +190,33 @@ class Retrainer:
 
     async def _run(self, now: int) -> None:
         try:
-            result = await train_and_store(
-                self.virtual_trades, self.models, self.schema, self.embargo_ms, self.params,
-                now, self.timeframe, self.executor,
-            )  # fmt: skip
+            retrained = await train_and_store(
+                self.stores, self.schema, self.embargo_ms, self.params, now, self.executor
+            )
         except Exception as exc:  # a failed retrain keeps the champion; say why, loudly
             log.error("retraining failed; the champion stays", reason=str(exc))
             return
-        self.last_result = result
+        self.last = retrained
 
 
 async def train_and_store(
-    virtual_trades: VirtualTradeStore,
-    models: ModelStore,
-    schema: InputSchema,
+    stores: LearningStores,
+    schema: FeatureSchema,
     embargo_ms: int,
     params: ModelParams,
     now_ms: int,
-    timeframe: str,
     executor: Executor | None = None,
-) -> RetrainResult:
-    """Train a challenger on the newest stored virtual trades (in ``executor``; None: a thread),
-    judge it against the champion on the most recent window, store it as champion or
-    challenger. Raises ModelError when there is too little to learn from."""
-    batch = await virtual_trades.newest(MAX_EXAMPLES)
-    examples = examples_from_batch(batch, schema)
-    champion = await models.champion()
+) -> Retrained:
+    """Train a challenger on the newest stored virtual trades of ``schema`` (in ``executor``;
+    None: a thread), judge it against the champion on the most recent window, store it as
+    champion or challenger. Trades of other feature schemas are set aside, with one line each
+    saying why. Raises ModelError when there is too little to learn from."""
+    batch = await stores.virtual_trades.newest(MAX_EXAMPLES)
+    examples = examples_from_batch(batch, InputSchema(schema.names, schema.hash))
+    aside = await set_aside(batch, schema, stores.feature_schemas)
+    for item in aside:
+        log.info(item.message, business=True, feature_schema_hash=item.feature_schema_hash)
+    champion = await stores.models.champion()
     stored_champion = None if champion is None else champion.model
     log.info(f"Model learning count: {len(examples)} samples", business=True)
     log.info(f"Model cumulative score: {float(examples.reward.sum()):.4f}", business=True)
@@ -160,20 +230,20 @@ async def train_and_store(
         created_ms=now_ms,
         train_start_ms=result.train_start_ms,
         train_end_ms=result.train_end_ms,
-        feature_schema_hash=schema.feature_schema_hash,
-        params={**params.__dict__, "timeframe": timeframe},
+        feature_schema_hash=schema.hash,
+        params={**params.__dict__, "timeframe": schema.base_timeframe},
         metrics=_metrics(result),
         status=status,
         model=result.model,
     )
-    await models.add(record)
+    await stores.models.add(record, schema=FeatureSchemaRecord.of(schema, now_ms))
     log.info(
         "model promoted" if result.verdict.promote else "model kept as challenger",
         business=True,
         version=record.version,
         reason=result.verdict.reason,
     )
-    return result
+    return Retrained(record.version, result, aside)
 
 
 def _metrics(result: RetrainResult) -> dict[str, object]:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from slt.adapters.cache.cache import Cache, open_cache
 from slt.adapters.db.connect import create_engine
 from slt.adapters.db.experience import ExperienceStore
+from slt.adapters.db.feature_schemas import FeatureSchemaStore
 from slt.adapters.db.ledger import TradingLedger
 from slt.adapters.db.market_data import CandleStore
 from slt.adapters.db.migrate import ensure_schema
@@ -35,6 +36,7 @@ class Storage:
     virtual_trades: VirtualTradeStore
     experience: ExperienceStore
     models: ModelStore
+    feature_schemas: FeatureSchemaStore
     ledger: TradingLedger
 
     async def close(self) -> None:
@@ -72,5 +74,6 @@ async def open_storage(settings: Settings) -> Storage:
         virtual_trades=VirtualTradeStore(engine),
         experience=ExperienceStore(engine),
         models=ModelStore(engine),
+        feature_schemas=FeatureSchemaStore(engine),
         ledger=TradingLedger(engine),
     )

@@ -17,6 +17,7 @@ from slt.adapters.db.tables import metadata
 TABLES = {
     "signals", "market_data", "virtual_positions", "virtual_trades", "ml_models",
     "experience_buffer", "account_state", "orders", "fills", "positions", "equity_snapshots",
+    "feature_schemas",
 }  # fmt: skip
 
 
@@ -129,3 +130,38 @@ def test_revision_0002_keeps_rows_written_under_0001_and_steps_back_cleanly(db_u
     asyncio.run(migrate.downgrade(db_url, "0001"))
     assert asyncio.run(read("SELECT order_id, time_ms FROM fills")) == [("o1", 2)]
     assert asyncio.run(migrate.status(db_url)).current == "0001"
+
+
+def test_revision_0003_adds_the_feature_schema_registry_beside_0002_rows_and_removes_it(
+    db_url: URL,
+) -> None:
+    """Virtual trades stored before 0003 keep their (now unknown) schema hashes."""
+    asyncio.run(migrate.upgrade(db_url, "0002"))
+
+    async def sql(statement: str) -> list[tuple[object, ...]]:
+        engine = create_engine(db_url)
+        try:
+            async with engine.begin() as conn:
+                result = await conn.exec_driver_sql(statement)
+                return [tuple(r) for r in result.all()] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    asyncio.run(
+        sql(
+            "INSERT INTO virtual_trades (symbol, direction, entry_time_ms, entry_price, "
+            "stop_loss_pct, take_profit_pct, exit_time_ms, exit_price, exit_reason, return_pct, "
+            "reward, won, features, feature_schema_hash, model_version) VALUES ('BTCUSDT', 1, 1, "
+            "100, 1.5, 3, 2, 101, 'take_profit', 1, 0.5, true, '', '820a948b23cb7b01', 'none')"
+        )
+    )
+    assert "feature_schemas" not in _schema(db_url)
+    asyncio.run(migrate.upgrade(db_url))
+    assert "feature_schemas" in _schema(db_url)
+    assert asyncio.run(sql("SELECT count(*) FROM feature_schemas")) == [(0,)]
+    assert asyncio.run(sql("SELECT feature_schema_hash FROM virtual_trades")) == [
+        ("820a948b23cb7b01",)
+    ]
+    asyncio.run(migrate.downgrade(db_url, "0002"))
+    assert "feature_schemas" not in _schema(db_url)
+    assert asyncio.run(migrate.status(db_url)).current == "0002"

@@ -11,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from slt.adapters.db.models import ModelStore
 from slt.adapters.db.virtual_trades import VirtualTradeStore
+from slt.domain.features.config import FeatureConfig
+from slt.domain.features.schema import FeatureSchema, build_schema
 from slt.domain.records import VirtualTrade
 from slt.engine.trading_config import TradingConfig
 from slt.engine.virtual import candle_outcomes
-from slt.learning.dataset import InputSchema
 from slt.learning.model import ModelParams
 from slt.learning.retraining import RetrainPolicy
-from slt.runtime.retrainer import Retrainer, training_executor
+from slt.runtime.retrainer import LearningStores, Retrainer, training_executor
 from tests.integration.db.conftest import db_url as db_url
 from tests.integration.db.conftest import on_database
 from tests.integration.learning.markets import prepared
@@ -26,13 +27,13 @@ HOUR = 3_600_000
 PARAMS = ModelParams(n_estimators=40, threads=1)
 
 
-def stored_virtual_trades() -> tuple[list[VirtualTrade], InputSchema]:
+def stored_virtual_trades() -> tuple[list[VirtualTrade], FeatureSchema]:
     data, features, signals = prepared(0.0005, 51)
     outcomes = candle_outcomes(
         data.candles, signals.direction, TradingConfig(), data.rules.tick_size
     )
     trades = outcomes.records("BTCUSDT", features.values, features.schema.hash, "none")
-    return trades, InputSchema(features.schema.names, features.schema.hash)
+    return trades, features.schema
 
 
 def test_a_due_retrain_runs_in_another_process_while_the_loop_runs_and_is_judged(
@@ -47,7 +48,7 @@ def test_a_due_retrain_runs_in_another_process_while_the_loop_runs_and_is_judged
         seen: dict[str, object] = {}
         with training_executor() as executor:
             retrainer = Retrainer(
-                VirtualTradeStore(engine), models, schema, 74 * HOUR, lambda: clock[0],
+                LearningStores.on(engine), schema, 74 * HOUR, lambda: clock[0],
                 params=PARAMS, executor=executor,
             )  # fmt: skip
             retrainer.note_closed(49)
@@ -89,7 +90,7 @@ def test_a_due_retrain_runs_in_another_process_while_the_loop_runs_and_is_judged
 def test_with_training_disabled_nothing_is_ever_trained(db_url: URL) -> None:
     async def body(engine: AsyncEngine) -> tuple[bool, int]:
         retrainer = Retrainer(
-            VirtualTradeStore(engine), ModelStore(engine), InputSchema(("a",), "h" * 64), HOUR,
+            LearningStores.on(engine), build_schema(FeatureConfig.for_timeframe("5m")), HOUR,
             lambda: 10 * HOUR, policy=RetrainPolicy(enabled=False), params=PARAMS,
         )  # fmt: skip
         retrainer.note_closed(10_000)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -18,7 +14,7 @@ from slt.domain.features.multiframe_nb import (
     REASON_WARMUP,
     REASON_WARMUP_AFTER_RESTART,
 )
-from slt.domain.features.schema import _code_digest, build_schema
+from slt.domain.features.schema import build_schema
 from slt.domain.synthetic import random_walk_candles
 from slt.errors import InvalidSeriesError
 
@@ -132,25 +128,3 @@ def test_the_schema_hash_is_stable_and_changes_with_any_parameter() -> None:
     )
     assert build_schema(changed).hash != build_schema(HOURLY).hash
     assert build_schema(FeatureConfig.for_timeframe("5m")).hash != build_schema(HOURLY).hash
-
-
-def _module_from(path: Path, text: str):  # type: ignore[no-untyped-def]
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_code_digest_changes_with_the_code_but_not_with_docstrings(tmp_path: Path) -> None:
-    one = _module_from(
-        tmp_path / "k1.py", '"""Doc."""\ndef f(x):\n    """Why."""\n    return x + 1\n'
-    )
-    two = _module_from(
-        tmp_path / "k2.py", '"""Other."""\ndef f(x):\n    # note\n    return x + 1\n'
-    )
-    three = _module_from(tmp_path / "k3.py", '"""Doc."""\ndef f(x):\n    return x + 2\n')
-    assert _code_digest(one) == _code_digest(two)
-    assert _code_digest(one) != _code_digest(three)

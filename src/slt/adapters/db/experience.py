@@ -10,9 +10,10 @@ import numpy.typing as npt
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from slt.adapters.db.feature_schemas import register_with
 from slt.adapters.db.rows import rows_of
 from slt.adapters.db.tables import experience_buffer
-from slt.domain.learning_records import Example, check_example
+from slt.domain.learning_records import Example, FeatureSchemaRecord, check_example
 from slt.domain.records import RecordError
 
 F64 = npt.NDArray[np.float64]
@@ -44,11 +45,17 @@ class ExperienceStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def add_many(self, records: Sequence[Example]) -> None:
+    async def add_many(
+        self, records: Sequence[Example], *, schema: FeatureSchemaRecord | None = None
+    ) -> None:
+        """Insert all or nothing, registering ``schema`` (the examples' feature schema)."""
         width = len(records[0].features) if records else None
         for record in records:
             check_example(record, width)
+        if not records:
+            return
         async with self.engine.begin() as connection:
+            await register_with(connection, schema, {r.feature_schema_hash for r in records})
             await write_examples(connection, records)
 
     async def count(self) -> int:

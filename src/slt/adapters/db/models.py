@@ -13,9 +13,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from slt.adapters.db.feature_schemas import register_with
 from slt.adapters.db.rows import read_records, record_columns, rows_of
 from slt.adapters.db.tables import ml_models
-from slt.domain.learning_records import ModelRecord, check_model
+from slt.domain.learning_records import FeatureSchemaRecord, ModelRecord, check_model
 from slt.domain.records import RecordError
 from slt.errors import SltError
 
@@ -51,13 +52,15 @@ class ModelStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def add(self, record: ModelRecord) -> None:
-        """Store a new model; a champion added this way replaces the current one."""
+    async def add(self, record: ModelRecord, *, schema: FeatureSchemaRecord | None = None) -> None:
+        """Store a new model, registering ``schema`` (its feature schema) with it; a champion
+        added this way replaces the current one."""
         check_model(record)
         if record.status == "champion" and record.promoted_ms is None:
             record = replace(record, promoted_ms=record.created_ms)
         try:
             async with self.engine.begin() as connection:
+                await register_with(connection, schema, {record.feature_schema_hash})
                 if record.status == "champion":
                     await _retire_champion(connection)
                 await connection.execute(ml_models.insert(), rows_of(connection, [record]))

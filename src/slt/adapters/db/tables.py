@@ -143,6 +143,17 @@ ml_models = Table(
     Index(None, "status"),
 )
 
+# What each feature schema hash stands for (family versions and parameters, columns), so that
+# the learner can say why it sets aside data recorded under another schema.
+feature_schemas = Table(
+    "feature_schemas",
+    metadata,
+    Column("feature_schema_hash", String(64), primary_key=True),
+    Column("base_timeframe", String(8), nullable=False),
+    Column("description", JSON, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
 experience_buffer = Table(
     "experience_buffer",
     metadata,

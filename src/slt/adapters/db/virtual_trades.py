@@ -23,8 +23,10 @@ from slt.adapters.db.fast_read import (
     row_columns,
     text_copy_columns,
 )
+from slt.adapters.db.feature_schemas import register_with
 from slt.adapters.db.rows import money_for_dialect, rows_of
 from slt.adapters.db.tables import virtual_trades
+from slt.domain.learning_records import FeatureSchemaRecord
 from slt.domain.records import VirtualTrade, check_virtual_trades
 
 F64 = npt.NDArray[np.float64]
@@ -80,8 +82,11 @@ class VirtualTradeStore:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
 
-    async def add_many(self, trades: Sequence[VirtualTrade]) -> int:
-        """Insert all or nothing; returns how many were written.
+    async def add_many(
+        self, trades: Sequence[VirtualTrade], *, schema: FeatureSchemaRecord | None = None
+    ) -> int:
+        """Insert all or nothing, registering ``schema`` (the trades' feature schema) with
+        them; returns how many were written.
 
         The rows go through each driver's bulk path (PostgreSQL COPY, SQLite executemany)
         inside one transaction: SQLAlchemy's per-row processing would take most of the time.
@@ -113,6 +118,7 @@ class VirtualTradeStore:
             for k, t in enumerate(trades)
         ]
         async with self.engine.begin() as connection:
+            await register_with(connection, schema, {t.feature_schema_hash for t in trades})
             if postgres:
                 raw = (await connection.get_raw_connection()).driver_connection
                 assert raw is not None

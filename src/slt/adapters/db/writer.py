@@ -4,7 +4,9 @@ The loop hands records to ``RecordWriter`` and goes on. ``submit`` queues a reco
 candles, equity snapshots): it is committed within ``flush_interval_s``. ``record`` queues one
 and returns only after the transaction holding it has committed (fills, closed positions,
 closed virtual trades): an acknowledged record survives a crash. Records are checked when
-handed over, so a NaN price fails at the caller, not later in the background.
+handed over, so a NaN price fails at the caller, not later in the background. Whatever
+records data under a feature schema hash submits that schema (``FeatureSchemaRecord``) once;
+it is written ahead of the records in its batch.
 
 When the database is unreachable (a restart, a network cut) the writer keeps the batch,
 warns once, retries with backoff and says when it is back; nothing is dropped and no
@@ -26,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from slt.adapters.db.experience import write_examples
+from slt.adapters.db.feature_schemas import write_feature_schemas
 from slt.adapters.db.ledger import (
     write_account_snapshots,
     write_equity_snapshots,
@@ -36,7 +39,14 @@ from slt.adapters.db.ledger import (
 from slt.adapters.db.market_data import write_candles
 from slt.adapters.db.signals import write_signals
 from slt.adapters.db.virtual_trades import write_virtual_trades
-from slt.domain.learning_records import Example, SignalRecord, check_example, check_signal
+from slt.domain.learning_records import (
+    Example,
+    FeatureSchemaRecord,
+    SignalRecord,
+    check_example,
+    check_feature_schema,
+    check_signal,
+)
 from slt.domain.records import VirtualTrade, check_virtual_trade
 from slt.domain.trading_records import (
     AccountSnapshot,
@@ -74,8 +84,10 @@ class _Kind:
     write: WriteFn
 
 
-# Write order inside one transaction: a fill refers to its order, a position to its fills.
+# Write order inside one transaction: a fill refers to its order, a position to its fills; a
+# feature schema comes first, so the records that carry its hash are never stored without it.
 KINDS: dict[type, _Kind] = {
+    FeatureSchemaRecord: _Kind("feature schemas", check_feature_schema, write_feature_schemas),
     SignalRecord: _Kind("signals", check_signal, write_signals),
     Candle: _Kind("candles", check_candle, write_candles),
     OrderRecord: _Kind("orders", check_order, write_orders),

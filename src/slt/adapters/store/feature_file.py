@@ -36,6 +36,7 @@ def feature_table(matrix: FeatureMatrix, meta: dict[str, str] | None = None) -> 
     schema = matrix.schema
     metadata = {
         "slt.feature_schema_hash": schema.hash,
+        "slt.feature_schema": schema.description,  # what the hash covers (family versions)
         "slt.base_timeframe": schema.base_timeframe,
         "slt.columns": json.dumps(
             [

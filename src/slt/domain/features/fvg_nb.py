@@ -42,6 +42,10 @@ from numba import njit
 
 from slt.domain.series import F64, I64
 
+# Version of this family's values: bump it when a change alters any value it computes, never
+# for a refactor that keeps them all (the golden-value test tells which; docs/features.md).
+FAMILY_VERSION = 1
+
 FVG_COLUMNS: tuple[str, ...] = (
     "fvg_new",
     "fvg_new_size_atr",

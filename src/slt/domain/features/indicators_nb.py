@@ -49,6 +49,10 @@ from numba.extending import intrinsic
 from slt.domain.features.jit import step_jit
 from slt.domain.series import F64
 
+# Version of this family's values: bump it when a change alters any value it computes, never
+# for a refactor that keeps them all (the golden-value test tells which; docs/features.md).
+FAMILY_VERSION = 1
+
 INDICATOR_COLUMNS: tuple[str, ...] = (
     "rsi",
     "atr_pct",

@@ -32,6 +32,10 @@ from numba import njit
 from slt.domain.series import F64, I64
 from slt.domain.timeframes import DAY_MS, HOUR_MS, WEEK_MS, WEEK_OFFSET_MS
 
+# Version of this family's values: bump it when a change alters any value it computes, never
+# for a refactor that keeps them all (the golden-value test tells which; docs/features.md).
+FAMILY_VERSION = 1
+
 LEVELS_COLUMNS: tuple[str, ...] = (
     "prev_day_high_dist_atr",
     "prev_day_low_dist_atr",

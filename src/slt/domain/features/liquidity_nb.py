@@ -5,6 +5,7 @@ table in creation order, which is also the order of their newest pivots. One poo
 confirmed swing, so a pool table as large as the swing ring never fills. A summary per side
 keeps the count and the lowest level: a bar whose high stays at or below it and whose oldest
 pool is young enough changes nothing, so the table is scanned only when a pool goes.
+Versioned by ``structure_nb.FAMILY_VERSION``.
 """
 
 from __future__ import annotations

@@ -23,6 +23,12 @@ from slt.domain.features.timeframe_nb import (
 )
 from slt.domain.series import F64, I64
 
+# Version of the multi-timeframe composition: how higher-timeframe candles are formed, when
+# their rows reach the base row (here and in timeframe_nb) and when a row is valid. Bump it when
+# a change alters any of that, never for a refactor that keeps every value (the golden-value
+# test tells which; docs/features.md). Which context columns there are is a parameter.
+FAMILY_VERSION = 1
+
 # Why a row is not usable; 0 means valid. Names and texts live in schema.py.
 REASON_OK = 0
 REASON_WARMUP = 1

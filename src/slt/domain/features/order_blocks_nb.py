@@ -5,6 +5,7 @@ table in creation order (the oldest first), the oldest dropped when all slots ar
 small summary per side keeps what a bar needs to know to skip the table: the count, the
 nearest block, and the prices at which something would change (any update that changes
 nothing is skipped, so the answers are those of a full scan every bar).
+Versioned by ``structure_nb.FAMILY_VERSION``.
 """
 
 from __future__ import annotations

@@ -1,24 +1,23 @@
 """The named, versioned list of model inputs that a feature configuration produces.
 
-The schema hash covers the column names, their warm-ups, every kernel parameter and the code of
-every kernel (docstrings and comments excluded), so a model trained on one definition is never
-fed another.
+The schema hash is the hash of a description of what the values mean: the description format,
+the base timeframe, every feature family's name, version and parameters per timeframe, and the
+columns (name, timeframe, source, warm-up). No source code goes in, so a refactor that changes
+no value keeps the hash, and stored training data and models with it (``families.py``).
 """
 
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
-import importlib
-import inspect
-import pkgutil
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from types import ModuleType
+from numbers import Integral, Real
+from typing import Any, NamedTuple
 
 import numpy as np
 
-import slt.domain.features as features_package
 from slt.domain.features.config import (
     FeatureConfig,
     TimeframeParams,
@@ -26,6 +25,7 @@ from slt.domain.features.config import (
     context_prefix,
 )
 from slt.domain.features.definitions import definition
+from slt.domain.features.families import FAMILIES, MULTIFRAME, Family
 from slt.domain.features.multiframe_nb import (
     REASON_BAD_CANDLE,
     REASON_CONTEXT_WARMUP,
@@ -37,19 +37,9 @@ from slt.domain.features.multiframe_nb import (
 from slt.domain.features.timeframe_nb import TF_COLUMNS, TfParams, tf_warmups
 from slt.domain.timeframes import bucket_offset_ms, timeframe_ms
 
-SCHEMA_VERSION = 1
-
-
-def _definition_modules() -> tuple[ModuleType, ...]:
-    """Every kernel module of the package plus the config that sets their parameters."""
-    names = sorted(
-        m.name for m in pkgutil.iter_modules(features_package.__path__) if m.name.endswith("_nb")
-    )
-    modules = [importlib.import_module(f"{features_package.__name__}.{n}") for n in names]
-    return (*modules, importlib.import_module(f"{features_package.__name__}.config"))
-
-
-KERNEL_MODULES = _definition_modules()
+# Version of the description format. 1 hashed the kernels' source code instead of versions:
+# its hashes are unknown to this version.
+SCHEMA_VERSION = 2
 
 REASONS: dict[int, str] = {
     REASON_OK: "ok",
@@ -73,11 +63,22 @@ class Column:
 class FeatureSchema:
     base_timeframe: str
     columns: tuple[Column, ...]
+    families: tuple[tuple[str, int], ...]  # (family, version), in computation order
+    description: str  # canonical JSON of everything the hash covers (``describe``)
     hash: str
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    def described(self) -> dict[str, Any]:
+        """The description as data: what the feature schema registry stores."""
+        described: dict[str, Any] = json.loads(self.description)
+        return described
+
+    def family_versions(self) -> str:
+        """'indicators v1, structure v1, ...': the schema in words."""
+        return ", ".join(f"{name} v{version}" for name, version in self.families)
 
     def warmup_rows(self) -> tuple[int, ...]:
         """Per column, base rows after any start before the value is settled: a context column
@@ -100,27 +101,57 @@ def tf_params(params: TimeframeParams) -> TfParams:
     return TfParams(params.indicators, params.structure, params.fvg, params.levels)
 
 
-def _code_digest(module: ModuleType) -> str:
-    """Hash of a module's syntax tree without docstrings: edits to prose keep the hash."""
-    tree = ast.parse(inspect.getsource(module))
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
-            value = body[0].value
-            if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                body.pop(0)
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+def canonical_json(description: Mapping[str, Any]) -> str:
+    """One text per description: sorted keys, no spaces, no NaN."""
+    return json.dumps(description, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-@functools.cache
-def _kernel_code_digest() -> str:
-    """The kernels' code cannot change inside a process: parse it once, not on every matrix."""
-    return "".join(_code_digest(module) for module in KERNEL_MODULES)
+def schema_hash(description: Mapping[str, Any]) -> str:
+    """The schema hash of a description (also of one read back from the database)."""
+    return hashlib.sha256(canonical_json(description).encode()).hexdigest()[:16]
 
 
-@functools.cache
-def build_schema(config: FeatureConfig) -> FeatureSchema:
-    """Cached per config (frozen and hashable): every matrix and stream asks for its schema."""
+def _number(value: object) -> int | float:
+    """A parameter as JSON: an integer stays one, any other number is a float."""
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        return float(value)
+    raise TypeError(f"feature parameters are numbers, got {value!r}")
+
+
+def _params(params: NamedTuple) -> dict[str, int | float]:
+    return {name: _number(value) for name, value in params._asdict().items()}
+
+
+def _family_params(family: Family, config: FeatureConfig) -> dict[str, Any]:
+    """Per timeframe: a kernel family's parameters; the composition's context columns."""
+    if family.name == MULTIFRAME:
+        return {c.timeframe: list(context_columns(c.timeframe)) for c in config.context}
+    # A kernel family is named like its field of TfParams.
+    return {
+        p.timeframe: _params(tf_params(p)._asdict()[family.name])
+        for p in (config.base, *config.context)
+    }
+
+
+def describe(
+    config: FeatureConfig, columns: tuple[Column, ...], families: tuple[Family, ...]
+) -> dict[str, Any]:
+    """Everything the schema hash covers, as JSON-ready data; columns as
+    [name, timeframe, source, warm-up bars]."""
+    return {
+        "format": SCHEMA_VERSION,
+        "base_timeframe": config.base.timeframe,
+        "families": [
+            {"name": f.name, "version": f.version, "params": _family_params(f, config)}
+            for f in families
+        ],
+        "columns": [[c.name, c.timeframe, c.source, c.warmup_bars] for c in columns],
+    }
+
+
+def _columns(config: FeatureConfig) -> tuple[Column, ...]:
     base_warmups = tf_warmups(tf_params(config.base))
     columns = [
         Column(n, config.base.timeframe, n, w, definition(n))
@@ -136,16 +167,26 @@ def build_schema(config: FeatureConfig) -> FeatureSchema:
                     f"{prefix}_{name}", ctx.timeframe, name, warmups[name], text + definition(name)
                 )
             )
-    digest = hashlib.sha256()
-    digest.update(f"schema {SCHEMA_VERSION}\n".encode())
-    for column in columns:
-        digest.update(
-            f"{column.name}|{column.timeframe}|{column.source}|{column.warmup_bars}\n".encode()
-        )
-    for params in (config.base, *config.context):
-        digest.update(repr(params).encode())
-    digest.update(_kernel_code_digest().encode())
-    return FeatureSchema(config.base.timeframe, tuple(columns), digest.hexdigest()[:16])
+    return tuple(columns)
+
+
+def schema_for(config: FeatureConfig, families: tuple[Family, ...]) -> FeatureSchema:
+    """The schema of ``config`` computed by ``families`` (``build_schema``: the running ones)."""
+    columns = _columns(config)
+    described = describe(config, columns, families)
+    return FeatureSchema(
+        base_timeframe=config.base.timeframe,
+        columns=columns,
+        families=tuple((f.name, f.version) for f in families),
+        description=canonical_json(described),
+        hash=schema_hash(described),
+    )
+
+
+@functools.cache
+def build_schema(config: FeatureConfig) -> FeatureSchema:
+    """Cached per config (frozen and hashable): every matrix and stream asks for its schema."""
+    return schema_for(config, FAMILIES)
 
 
 def mtf_params(

@@ -103,6 +103,11 @@ from slt.domain.features.swings_nb import (
 )
 from slt.domain.series import F64, I64
 
+# Version of this family's values, those of swings_nb, order_blocks_nb and liquidity_nb
+# included: bump it when a change alters any of them, never for a refactor that keeps them all
+# (the golden-value test tells which; docs/features.md).
+FAMILY_VERSION = 1
+
 STRUCTURE_COLUMNS: tuple[str, ...] = (
     "swing_high_dist_atr",
     "swing_low_dist_atr",

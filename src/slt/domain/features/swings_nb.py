@@ -7,6 +7,7 @@ about lows into the same rule about highs, so both sides run the same code.
 The window holds the last L = left + right + 1 candles twice (rows r and r + L for a bar
 stored at r), so the L bars ending at the current one are the contiguous rows ending at
 ``row`` = r + L: bar t - k is row ``row - k``, with no wrap-around arithmetic per read.
+Versioned by ``structure_nb.FAMILY_VERSION``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """All kernel families of one timeframe, composed into a single per-candle step.
 
 Indicators run first because they produce the ATR the structure families measure in.
+The composition is versioned by ``multiframe_nb.FAMILY_VERSION``.
 """
 
 from __future__ import annotations
