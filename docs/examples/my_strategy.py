@@ -6,7 +6,10 @@ Run it with:  slt backtest --symbol BTCUSDT --start 2024-01-01 --end 2024-05-01 
 Long when the 5m RSI crosses back up through ``oversold`` while the last closed hour's trend is
 up; short when it crosses back down through ``overbought`` while that trend is down. The score
 grows with how far the RSI had stretched on the bar before, so deeper reversals count for more.
-Row i reads only feature rows i - 1 and i, both known at the close of candle i.
+Row i reads only feature rows i - 1 and i, both known at the close of candle i, so paper and
+live trading can stream it unchanged: the loader replays ``signals`` on the candles so far and
+gets, for each new candle, the row the backtest computed (docs/strategies.md, "Your strategy in
+paper and live trading").
 """
 
 from __future__ import annotations

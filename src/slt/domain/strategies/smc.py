@@ -1,7 +1,8 @@
 """``smc``: the original system's ICT / smart-money confluence, read top-down.
 
 1d bias -> 1h structure and levels -> 15m structure -> a trigger on the base candle. The rules
-and weights are listed in ``smc_nb``; docs/strategies.md explains them for traders.
+and weights are listed in ``smc_nb``; docs/strategies.md explains them for traders. Batch and
+stream run the same step kernel, ``smc_step_nb``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,17 @@ import numpy as np
 
 from slt.domain.features.config import context_prefix
 from slt.domain.features.matrix import FeatureMatrix
-from slt.domain.series import Candles
+from slt.domain.features.schema import FeatureSchema
+from slt.domain.series import F64, Candles
 from slt.domain.strategies.base import Signals, StrategyError
-from slt.domain.strategies.smc_nb import SmcColumns, SmcKernelParams, smc_signals_nb
+from slt.domain.strategies.smc_nb import (
+    SmcColumns,
+    SmcKernelParams,
+    smc_signals_nb,
+    smc_state_nb,
+    smc_step_nb,
+)
+from slt.domain.strategies.stepping import NO_CANDLE_YET_MS, compiled_step, out_of_order
 from slt.domain.timeframes import timeframe_ms
 
 # Kernel field -> (timeframe the value is read on, or None for the base; column name).
@@ -75,12 +84,12 @@ class SmcParams:
         )
 
 
-def smc_columns(features: FeatureMatrix) -> SmcColumns:
+def smc_columns(features: FeatureMatrix | FeatureSchema) -> SmcColumns:
     """Indices of the columns smc reads. A context timeframe at or below the base (15m on a 15m
     or 1h base) is read from the base columns; a missing higher one is an error."""
-    names = features.schema.names
-    index = {name: i for i, name in enumerate(names)}
-    base_ms = timeframe_ms(features.schema.base_timeframe)
+    schema = features.schema if isinstance(features, FeatureMatrix) else features
+    index = {name: i for i, name in enumerate(schema.names)}
+    base_ms = timeframe_ms(schema.base_timeframe)
     chosen: dict[str, int] = {}
     missing: list[str] = []
     for kernel_name, (timeframe, column) in _SOURCES.items():
@@ -95,7 +104,7 @@ def smc_columns(features: FeatureMatrix) -> SmcColumns:
             missing.append(wanted)
     if missing:
         raise StrategyError(
-            f"smc needs feature columns missing on a {features.schema.base_timeframe} base: "
+            f"smc needs feature columns missing on a {schema.base_timeframe} base: "
             + ", ".join(missing)
         )
     return SmcColumns(**chosen)
@@ -126,3 +135,45 @@ class Smc:
             values, reason, smc_columns(features), self.params.kernel()
         )
         return Signals(direction, score)
+
+    def stream(self, schema: FeatureSchema | None) -> SmcStream:
+        """Feature rows of ``schema`` one at a time, as ``FeatureStream.update`` returns them."""
+        if schema is None:
+            raise StrategyError("smc streams feature rows: give it their FeatureSchema (got none)")
+        return SmcStream(self.params, schema)
+
+
+class SmcStream:
+    """smc fed one closed candle's feature row at a time: O(1), the batch kernel's step."""
+
+    def __init__(self, params: SmcParams, schema: FeatureSchema) -> None:
+        self._columns = smc_columns(schema)
+        self._params = params.kernel()
+        self._width = len(schema.columns)
+        self._state = smc_state_nb()
+        example_row = np.zeros(self._width)
+        self._step = compiled_step(
+            smc_step_nb, self._state, example_row, 0, self._columns, self._params
+        )
+        self._last_time_ms = NO_CANDLE_YET_MS
+
+    def update(
+        self,
+        open_time_ms: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        features_row: F64 | None,
+        reason: int,
+    ) -> tuple[int, float]:
+        """(direction, score) of this closed candle from its feature row and reason code."""
+        if open_time_ms <= self._last_time_ms:
+            raise out_of_order(open_time_ms, self._last_time_ms)
+        if features_row is None or features_row.shape != (self._width,):
+            got = "none" if features_row is None else f"shape {features_row.shape}"
+            raise StrategyError(f"smc streams feature rows of {self._width} columns (got {got})")
+        self._last_time_ms = open_time_ms
+        row = np.ascontiguousarray(features_row, dtype=np.float64)
+        return self._step(self._state, row, int(reason), self._columns, self._params)

@@ -23,6 +23,11 @@ Factors and their weights in points (of 100; score = points / 100), long side (s
 A fresh touch: ``*_touched`` went 0 -> 1 on this row while the nearest zone stayed the same
 (its age grew by exactly one bar), so the low reached the zone on this candle.
 
+The fresh-touch test is the only read of an earlier row, so the step's state is what it needs
+from that row: each zone's age if it was untouched then (``ZoneMemory``). ``smc_step_nb``
+decides one row and the batch ``smc_signals_nb`` is a loop over it, so a stream of rows gives
+the batch signals bit for bit.
+
 Strict entry: h1_trend > 0, d1_trend >= 0, discount on 1h or 15m, one of the four triggers, and
 score >= min_score. Relaxed entry: h1_trend > 0, one trigger or a new bullish gap on this candle
 (fvg_new == +1), and score >= the relaxed minimum; every strict signal passes it.
@@ -30,11 +35,13 @@ score >= min_score. Relaxed entry: h1_trend > 0, one trigger or a new bullish ga
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
+
+from slt.domain.features.jit import inline_jit, step_jit
 
 F64 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int8]
@@ -83,6 +90,29 @@ class SmcColumns(NamedTuple):
     ob_bear_age: int
 
 
+class ZoneMemory(Protocol):
+    """What the fresh-touch test needs from the row before, per nearest zone: its age if price
+    had not touched it yet, else NaN (also before the first row and after an invalid one).
+
+    Kernels get it as one record of ZONE_MEMORY_DT (made from these fields); this class only
+    tells type checkers its fields.
+    """
+
+    fvg_bull_untouched_age: float
+    fvg_bear_untouched_age: float
+    ob_bull_untouched_age: float
+    ob_bear_untouched_age: float
+
+
+ZONE_MEMORY_DT = np.dtype([(name, np.float64) for name in ZoneMemory.__annotations__])
+
+
+class SmcState(NamedTuple):
+    """Everything the rule remembers between rows."""
+
+    previous: npt.NDArray[np.void]  # one ZONE_MEMORY_DT record; NaN before the first row
+
+
 class SmcKernelParams(NamedTuple):
     relaxed: bool
     min_score: float
@@ -92,7 +122,36 @@ class SmcKernelParams(NamedTuple):
     h1_liquidity_reach_atr: float
 
 
+@step_jit
+def _forget_zones_nb(z: ZoneMemory) -> None:
+    z.fvg_bull_untouched_age = np.nan
+    z.fvg_bear_untouched_age = np.nan
+    z.ob_bull_untouched_age = np.nan
+    z.ob_bear_untouched_age = np.nan
+
+
+@inline_jit
+def _untouched_age_nb(touched: float, age: float) -> float:
+    return age if touched == 0.0 else np.nan
+
+
+@inline_jit
+def _remember_zones_nb(z: ZoneMemory, row: F64, c: SmcColumns) -> None:
+    z.fvg_bull_untouched_age = _untouched_age_nb(row[c.fvg_bull_touched], row[c.fvg_bull_age])
+    z.fvg_bear_untouched_age = _untouched_age_nb(row[c.fvg_bear_touched], row[c.fvg_bear_age])
+    z.ob_bull_untouched_age = _untouched_age_nb(row[c.ob_bull_touched], row[c.ob_bull_age])
+    z.ob_bear_untouched_age = _untouched_age_nb(row[c.ob_bear_touched], row[c.ob_bear_age])
+
+
 @njit(cache=True)
+def smc_state_nb() -> SmcState:
+    """The state before the first row: no row before, so no touch can be fresh."""
+    previous = np.empty(1, dtype=ZONE_MEMORY_DT)
+    _forget_zones_nb(previous[0])
+    return SmcState(previous)
+
+
+@inline_jit
 def _in_zone_nb(premium_discount: float, s: int, level: float) -> bool:
     """Discount for longs, premium for shorts; NaN (no swing range) is neither."""
     if s > 0:
@@ -100,33 +159,36 @@ def _in_zone_nb(premium_discount: float, s: int, level: float) -> bool:
     return premium_discount > 1.0 - level
 
 
-@njit(cache=True)
-def _fresh_touch_nb(values: F64, i: int, touched: int, age: int) -> bool:
-    if i == 0:
-        return False
-    return bool(
-        values[i, touched] == 1.0
-        and values[i - 1, touched] == 0.0
-        and values[i, age] == values[i - 1, age] + 1.0
-    )
+@inline_jit
+def _fresh_touch_nb(touched: float, age: float, untouched_age_before: float) -> bool:
+    """Touched on this row, and the same zone (one bar older) was untouched on the row before;
+    the same test as touched 0 -> 1 with age + 1, as NaN + 1 equals nothing."""
+    return touched == 1.0 and age == untouched_age_before + 1.0
 
 
-@njit(cache=True)
-def _side_nb(values: F64, i: int, c: SmcColumns, p: SmcKernelParams, s: int) -> float:
-    """Score of side ``s`` (the side of h1_trend) on row i if its entry rules hold, else -1."""
+@inline_jit
+def _side_nb(row: F64, before: ZoneMemory, c: SmcColumns, p: SmcKernelParams, s: int) -> float:
+    """Score of side ``s`` (the side of h1_trend) on ``row`` if its entry rules hold, else -1."""
     # Triggers first: most rows have none, and then nothing else needs reading.
-    broke = values[i, c.bos] * s > 0.0 or values[i, c.choch] * s > 0.0
-    swept = values[i, c.liq_sweep] * s > 0.0
+    broke = row[c.bos] * s > 0.0 or row[c.choch] * s > 0.0
+    swept = row[c.liq_sweep] * s > 0.0
     if s > 0:
-        gap_touch = _fresh_touch_nb(values, i, c.fvg_bull_touched, c.fvg_bull_age)
-        block_touch = _fresh_touch_nb(values, i, c.ob_bull_touched, c.ob_bull_age)
+        gap_touch = _fresh_touch_nb(
+            row[c.fvg_bull_touched], row[c.fvg_bull_age], before.fvg_bull_untouched_age
+        )
+        block_touch = _fresh_touch_nb(
+            row[c.ob_bull_touched], row[c.ob_bull_age], before.ob_bull_untouched_age
+        )
     else:
-        gap_touch = _fresh_touch_nb(values, i, c.fvg_bear_touched, c.fvg_bear_age)
-        block_touch = _fresh_touch_nb(values, i, c.ob_bear_touched, c.ob_bear_age)
+        gap_touch = _fresh_touch_nb(
+            row[c.fvg_bear_touched], row[c.fvg_bear_age], before.fvg_bear_untouched_age
+        )
+        block_touch = _fresh_touch_nb(
+            row[c.ob_bear_touched], row[c.ob_bear_age], before.ob_bear_untouched_age
+        )
     triggered = broke or swept or gap_touch or block_touch
-    if not (triggered or (p.relaxed and values[i, c.fvg_new] * s > 0.0)):
+    if not (triggered or (p.relaxed and row[c.fvg_new] * s > 0.0)):
         return -1.0
-    row = values[i]
     d1 = row[c.d1_trend] * s
     level = p.discount_level
     h1_zone = _in_zone_nb(row[c.h1_premium_discount], s, level)
@@ -154,22 +216,46 @@ def _side_nb(values: F64, i: int, c: SmcColumns, p: SmcKernelParams, s: int) -> 
     return score if score >= p.min_score else -1.0
 
 
+@inline_jit
+def smc_step_nb(
+    s: SmcState, row: F64, reason: int, c: SmcColumns, p: SmcKernelParams
+) -> tuple[int, float]:
+    """One feature row in (``reason`` its reason code, 0 = valid): its direction and score (0
+    without a signal). Every row, valid or not, becomes the row before of the next step."""
+    before = s.previous[0]
+    direction, score = 0, 0.0
+    if reason == 0:
+        h1_trend = row[c.h1_trend]
+        # Both modes need h1_trend on the signal's side, so it picks the one side to read.
+        side = 1 if h1_trend > 0.0 else -1 if h1_trend < 0.0 else 0
+        if side != 0:
+            side_score = _side_nb(row, before, c, p, side)
+            if side_score >= 0.0:
+                direction, score = side, side_score
+    _remember_zones_nb(before, row, c)
+    return direction, score
+
+
+@step_jit
+def smc_run_nb(
+    s: SmcState,
+    values: F64,
+    reason: I8,
+    c: SmcColumns,
+    p: SmcKernelParams,
+    direction: I8,
+    score: F64,
+) -> None:
+    """The batch path: the step, once per row, into preallocated outputs."""
+    for i in range(values.shape[0]):
+        direction[i], score[i] = smc_step_nb(s, values[i], reason[i], c, p)
+
+
 @njit(cache=True)
 def smc_signals_nb(values: F64, reason: I8, c: SmcColumns, p: SmcKernelParams) -> tuple[I8, F64]:
     """Direction and score of every row (score 0 where no signal)."""
     n = values.shape[0]
     direction = np.zeros(n, dtype=np.int8)
     scores = np.zeros(n)
-    for i in range(n):
-        if reason[i] != 0:
-            continue
-        h1_trend = values[i, c.h1_trend]
-        # Both modes need h1_trend on the signal's side, so it picks the one side to read.
-        s = 1 if h1_trend > 0.0 else -1 if h1_trend < 0.0 else 0
-        if s == 0:
-            continue
-        score = _side_nb(values, i, c, p, s)
-        if score >= 0.0:
-            direction[i] = s
-            scores[i] = score
+    smc_run_nb(smc_state_nb(), values, reason, c, p, direction, scores)
     return direction, scores
