@@ -17,6 +17,7 @@ import time
 
 import numba
 import numpy as np
+from slt.engine.event_runner import run_event_driven
 
 from bench_data import FUTURES_5M, PEER_RULES_FILE, cpu_model, publish, timed
 from slt.adapters.importers.readers import read_feather
@@ -25,8 +26,7 @@ from slt.domain.series import Candles, Market, SeriesKey
 from slt.domain.strategies.registry import builtin_strategy
 from slt.domain.trading.symbol_rules import symbol_rules
 from slt.engine.backtest import MarketData, run_backtest
-from slt.engine.event_runner import run_event_driven
-from slt.engine.trading_config import TradingConfig
+from slt.runtime.trading_config import TradingConfig
 from slt.runtime.trading_config_file import load_trading_config
 
 BEGIN, END = "<!-- bench_backtest:begin -->", "<!-- bench_backtest:end -->"

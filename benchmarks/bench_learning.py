@@ -42,12 +42,12 @@ from slt.domain.features.config import FeatureConfig
 from slt.domain.features.matrix import compute_features
 from slt.domain.series import Candles, Market, SeriesKey
 from slt.domain.trading.symbol_rules import symbol_rules
-from slt.engine.trading_config import TradingConfig
 from slt.engine.virtual import candle_outcomes
 from slt.engine.walkforward import examples_from_outcomes
 from slt.learning.dataset import Examples
 from slt.learning.model import ConfidenceModel, ModelParams, train_model
 from slt.learning.validation import embargo_ms
+from slt.runtime.trading_config import TradingConfig
 
 BEGIN, END = "<!-- bench_learning:begin -->", "<!-- bench_learning:end -->"
 N_EXAMPLES = 50_000

@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 import xgboost
+from slt.engine.core import DecisionCore
+from slt.engine.sim_broker import SimulatedBroker
 
 from bench_backtest import load
 from bench_data import cpu_model, publish
@@ -26,13 +28,11 @@ from bench_learning import training_set
 from slt.domain.features.config import FeatureConfig
 from slt.domain.features.matrix import FeatureStream, compute_features
 from slt.domain.trading.symbol_rules import symbol_rules
-from slt.engine.core import DecisionCore
 from slt.engine.messages import CandleClosed
-from slt.engine.sim_broker import SimulatedBroker
-from slt.engine.trading_config import TradingConfig
 from slt.learning.model import ModelParams, train_model
 from slt.learning.retraining import retrain
 from slt.runtime.retrainer import training_executor
+from slt.runtime.trading_config import TradingConfig
 
 BEGIN, END = "<!-- bench_retrain_latency:begin -->", "<!-- bench_retrain_latency:end -->"
 N_EXAMPLES = 50_000

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from slt.adapters.importers.readers import RawRows, read_feather
+from slt.runtime.numba_cache import configure_numba_cache
+
+# Before any kernel is imported: numba's cache is keyed by the source of every kernel.
+configure_numba_cache()
+
+from slt.adapters.importers.readers import RawRows, read_feather  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -1,11 +1,10 @@
-"""SelfLearningTrader: a self-learning crypto futures trading system."""
+"""SelfLearningTrader: a self-learning crypto futures trading system.
+
+Importing the package does nothing but name its version: entry points (the ``slt`` command,
+the tests, the benchmarks) set up numba's cache themselves (``runtime.numba_cache``).
+"""
 
 from importlib.metadata import PackageNotFoundError, version
-
-from slt.runtime.numba_cache import configure_numba_cache
-
-# Before any kernel module imports numba: compiled kernels are cached per kernel source.
-configure_numba_cache()
 
 try:
     __version__ = version("selflearningtrader")

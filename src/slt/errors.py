@@ -34,3 +34,17 @@ class ConfigError(SltError):
 
 class ExchangeError(SltError):
     """The exchange answered with an error that retrying within our budget did not fix."""
+
+
+class IntegrityError(Exception):
+    """The engine's view of orders and positions broke a rule it relies on (an illegal order
+    transition, a fill for an order it never placed, an overfill): a bug or a diverged
+    exchange, never the user's mistake. Not an ``SltError``: it takes the safe-stop path (no
+    new entries, protective orders left in place, records flushed), not "bad input, exit 2".
+    """
+
+    def __init__(self, message: str, code: int = 0, symbol: str = "", order: str = "") -> None:
+        self.code = code
+        self.symbol = symbol
+        self.order = order
+        super().__init__(message)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CATMAN, CATMAN_BTC_5M, SltRunner
+from tests.conftest import CATMAN, CATMAN_BTC_5M, CATMAN_ETH_5M, SltRunner
 
 SPAN = ("--symbol", "BTCUSDT", "--start", "2023-03-01", "--end", "2023-05-01")
 METRICS = {
@@ -26,8 +26,11 @@ TRADE_FIELDS = {
 def imported(shared_data: Path, run_slt: SltRunner) -> SltRunner:
     files = [
         CATMAN_BTC_5M,
+        CATMAN_ETH_5M,
         CATMAN / "BTC_USDT_USDT-8h-funding_rate.feather",
         CATMAN / "BTC_USDT_USDT-8h-mark.feather",
+        CATMAN / "ETH_USDT_USDT-8h-funding_rate.feather",
+        CATMAN / "ETH_USDT_USDT-8h-mark.feather",
     ]
     result = run_slt("data", "import", *files)
     assert result.returncode == 0, result.stderr
@@ -47,10 +50,12 @@ def test_backtest_writes_the_same_report_twice_with_funding_from_the_real_file(
     assert first["metrics"]["n_trades"] == len(first["trades"]) > 100
     assert set(first["trades"][0]) >= TRADE_FIELDS
     run = first["run"]
-    assert run["bars_processed"] == 61 * 288 == len(first["equity"]["equity"])
-    assert run["funding_source"].startswith("funding file")
+    assert run["bars_processed"] == {"BTCUSDT": 61 * 288}
+    assert len(first["equity"]["equity"]) == 61 * 288
+    assert run["funding_source"]["BTCUSDT"].startswith("funding file")
     assert first["metrics"]["funding_paid"] != 0
     assert {f["role"] for f in run["data_files"]} == {"candles", "funding", "mark"}
+    assert list(first["per_symbol"]) == ["BTCUSDT"]
     assert all(len(f["sha256"]) == 64 for f in run["data_files"])
     # Byte-identical apart from the timing field.
     texts = [
@@ -114,6 +119,101 @@ def test_backtest_refuses_an_impossible_configuration_before_any_work(
 def test_backtest_help_lists_its_options(run_slt: SltRunner) -> None:
     result = run_slt("backtest", "--help")
     assert result.returncode == 0
-    for option in ("--strategy", "--strategy-file", "--config", "--report-dir", "--timeframe"):
+    for option in (
+        "--strategy", "--strategy-file", "--config", "--report-dir", "--timeframe", "--symbols",
+        "--engine", "--journal",
+    ):  # fmt: skip
         assert option in result.stdout
     assert isinstance(result, subprocess.CompletedProcess)
+
+
+def _without_timing(path: Path) -> str:
+    return re.sub(r'"elapsed_s":[0-9.eE+-]+', "", path.read_text())
+
+
+def test_two_symbols_trade_from_one_account_with_portfolio_and_per_symbol_metrics(
+    imported: SltRunner, tmp_path: Path
+) -> None:
+    out = tmp_path / "pair"
+    result = imported(
+        "backtest", "--symbols", "BTCUSDT,ETHUSDT", "--start", "2023-03-01", "--end",
+        "2023-05-01", "--strategy", "ema_cross", "--report-dir", out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["per_symbol"]) == ["BTCUSDT", "ETHUSDT"]
+    symbols = [t["symbol"] for t in report["trades"]]
+    assert {"BTCUSDT", "ETHUSDT"} == set(symbols)
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        assert report["per_symbol"][symbol]["n_trades"] == symbols.count(symbol) > 50
+    pnl = sum(t["pnl"] for t in report["trades"])
+    final = report["equity"]["equity"][-1]
+    assert final == pytest.approx(report["run"]["config"]["initial_equity"] + pnl, rel=1e-9)
+    html = (out / "report.html").read_text()
+    assert "Per symbol" in html and "ETHUSDT: price and trades" in html
+
+
+def test_the_events_engine_and_its_replay_give_the_compiled_report(
+    imported: SltRunner, tmp_path: Path
+) -> None:
+    span = ("--symbols", "BTCUSDT,ETHUSDT", "--start", "2023-03-01", "--end", "2023-04-01",
+            "--strategy", "ema_cross")  # fmt: skip
+    compiled, events, replayed = tmp_path / "compiled", tmp_path / "events", tmp_path / "replay"
+    journal = tmp_path / "session.jsonl"
+    assert imported("backtest", *span, "--report-dir", compiled).returncode == 0
+    result = imported(
+        "backtest", *span, "--report-dir", events, "--engine", "events", "--journal", journal
+    )
+    assert result.returncode == 0, result.stderr
+    assert _without_timing(events / "report.json") == _without_timing(compiled / "report.json")
+    result = imported("replay", journal, "--report-dir", replayed)
+    assert result.returncode == 0, result.stderr
+    assert "Replayed" in result.stdout
+    assert _without_timing(replayed / "report.json") == _without_timing(events / "report.json")
+
+
+def test_replay_of_a_journal_cut_mid_line_warns_and_replays_what_was_written(
+    imported: SltRunner, tmp_path: Path
+) -> None:
+    journal = tmp_path / "session.jsonl"
+    result = imported(
+        "backtest", "--symbol", "BTCUSDT", "--start", "2023-03-01", "--end", "2023-03-05",
+        "--strategy", "ema_cross", "--report-dir", tmp_path / "r", "--engine", "events",
+        "--journal", journal,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    whole = journal.read_bytes()
+    journal.write_bytes(whole[: len(whole) - 17])  # the writer died mid-line
+    result = imported("replay", journal, "--report-dir", tmp_path / "again")
+    assert result.returncode == 0, result.stderr
+    assert "cut short" in result.stderr
+
+
+def test_replay_of_a_corrupt_journal_names_the_line_and_writes_nothing(
+    imported: SltRunner, tmp_path: Path
+) -> None:
+    journal = tmp_path / "bad.jsonl"
+    result = imported(
+        "backtest", "--symbol", "BTCUSDT", "--start", "2023-03-01", "--end", "2023-03-02",
+        "--strategy", "ema_cross", "--report-dir", tmp_path / "r", "--engine", "events",
+        "--journal", journal,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = journal.read_text().splitlines()
+    lines[2] = lines[2][:-9] + "garbage"
+    journal.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "again"
+    result = imported("replay", journal, "--report-dir", out)
+    assert result.returncode == 2
+    assert "bad.jsonl:3" in result.stderr and "corrupt" in result.stderr
+    assert not out.exists()
+
+
+def test_a_journal_without_the_events_engine_is_refused_before_any_work(
+    imported: SltRunner, tmp_path: Path
+) -> None:
+    result = imported("backtest", *SPAN, "--report-dir", tmp_path / "r", "--journal",
+                      tmp_path / "j.jsonl")  # fmt: skip
+    assert result.returncode == 2
+    assert "--engine events" in result.stderr
+    assert not (tmp_path / "j.jsonl").exists()

@@ -1,10 +1,10 @@
-"""``slt backtest``: one strategy on stored history, with report.json and report.html."""
+"""``slt backtest``: strategies on stored history, one account over one or more symbols, with
+report.json and report.html."""
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,7 +12,6 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from slt import __version__
-from slt.adapters.store.parquet_store import ParquetStore
 from slt.cli.context import app_context
 from slt.cli.options import (
     End,
@@ -20,91 +19,63 @@ from slt.cli.options import (
     ReportDir,
     StrategyFile,
     StrategyName,
-    Symbol,
     Timeframe,
     TradingConfigFile,
 )
 from slt.cli.output import stderr, stdout
-from slt.domain.clock import format_utc_ms, parse_utc_ms
+from slt.domain.clock import format_utc_ms
 from slt.domain.series import Market
-from slt.domain.symbols import exchange_symbol
-from slt.domain.timeframes import DAY_MS, timeframe_ms
 from slt.errors import SltError
-from slt.runtime.trading_config_file import load_trading_config
 
 if TYPE_CHECKING:
-    from slt.domain.strategies.base import Strategy
-    from slt.domain.trading.symbol_rules import SymbolRules
-    from slt.engine.trading_config import TradingConfig
-    from slt.runtime.config import Settings
+    from slt.adapters.store.backtest_data import DataFile
+    from slt.domain.features.matrix import FeatureMatrix
+    from slt.domain.results import MarketData
+    from slt.domain.strategies.base import Signals
+    from slt.runtime.bootstrap import RunPlan
 
-STAGES = ("check", "load data", "features", "signals", "simulate", "report")
-
-
-def choose_strategy(name: str, file: Path | None, relaxed: bool) -> Strategy:
-    from slt.adapters.strategy_file import load_strategy_file
-    from slt.domain.strategies.registry import builtin_strategy
-
-    if file is not None:
-        return load_strategy_file(file)
-    return builtin_strategy(name, relaxed=relaxed)
+STAGES = ("check", "load data", "features and signals", "simulate", "report")
 
 
-@dataclass(frozen=True)
-class RunPlan:
-    """What a backtest or walk-forward runs, checked before any data is read."""
-
-    trading: TradingConfig
-    strategy: Strategy
-    strategy_file: Path | None
-    relaxed: bool
-    symbol: str
-    rules: SymbolRules
-    start_ms: int
-    end_ms: int
-
-
-def plan_run(
-    settings: Settings,
-    symbol: str,
-    start: str,
-    end: str,
-    timeframe: str,
-    strategy: str | None,
-    strategy_file: Path | None,
-    config: Path | None,
-) -> RunPlan:
-    """Configuration, span, symbol rules and strategy, each refused with a clear message."""
-    from slt.domain.trading.symbol_rules import symbol_rules
-    from slt.engine.backtest import check_against_rules
-
-    trading = load_trading_config(config)
-    relaxed = trading.strategy.relaxed or settings.relaxed_signal_mode
-    chosen_file = strategy_file or (
-        Path(trading.strategy.file) if trading.strategy.file and strategy is None else None
-    )
-    timeframe_ms(timeframe)
-    start_ms, end_ms = parse_utc_ms(start), parse_utc_ms(end)
-    if end_ms <= start_ms:
-        raise SltError(f"--end {end} must be after --start {start}")
-    key_symbol = exchange_symbol(symbol)
-    rules = symbol_rules(key_symbol)
-    check_against_rules(trading, rules)
-    chosen = choose_strategy(strategy or trading.strategy.name, chosen_file, relaxed)
-    return RunPlan(trading, chosen, chosen_file, relaxed, key_symbol, rules, start_ms, end_ms)
+def symbols_from(symbol: str | None, symbols: str | None) -> list[str]:
+    """``--symbol X`` or ``--symbols X,Y`` (not both, one of them)."""
+    if symbol and symbols:
+        raise SltError("give --symbol or --symbols, not both")
+    listed = [s.strip() for s in (symbols or symbol or "").split(",") if s.strip()]
+    if not listed:
+        raise SltError("name the symbol to trade: --symbol BTCUSDT or --symbols BTCUSDT,ETHUSDT")
+    return listed
 
 
 def backtest(
     ctx: typer.Context,
-    symbol: Symbol,
     start: Annotated[str, typer.Option(help="First candle traded (UTC), e.g. 2023-01-01.")],
     end: End,
     report_dir: ReportDir,
+    symbol: Annotated[str | None, typer.Option("--symbol", help="BTCUSDT or BTC/USDT:USDT.")] = (
+        None
+    ),
+    symbols: Annotated[
+        str | None,
+        typer.Option("--symbols", help="Several symbols traded from one account: BTCUSDT,ETHUSDT."),
+    ] = None,
     market: MarketOption = Market.FUTURES,
     timeframe: Timeframe = "5m",
     strategy: StrategyName = None,
     strategy_file: StrategyFile = None,
     config: TradingConfigFile = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="compiled (fast) or events: the same engine through the reducer event by event, "
+            "as paper and live trading run it.",
+        ),
+    ] = "compiled",
+    journal: Annotated[
+        Path | None,
+        typer.Option("--journal", help="With --engine events: write every event to this file."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Simulate a strategy on stored candles with Binance USDT-M fees, funding and margin.
@@ -114,16 +85,14 @@ def backtest(
     began = time.perf_counter()
     settings = app_context(ctx).settings()
     from slt.adapters.report.writer import write_reports
-    from slt.adapters.store.backtest_data import load_backtest_data
-    from slt.adapters.strategy_file import check_strategy
-    from slt.engine.backtest import run_backtest
-    from slt.engine.metrics import compute_metrics
+    from slt.runtime.bootstrap import load_market, plan_run, run_backtest_mode, strategy_signals
 
-    chosen = plan_run(settings, symbol, start, end, timeframe, strategy, strategy_file, config)
-    trading, strat, relaxed = chosen.trading, chosen.strategy, chosen.relaxed
-    chosen_file, key_symbol, rules = chosen.strategy_file, chosen.symbol, chosen.rules
-    start_ms, end_ms = chosen.start_ms, chosen.end_ms
-    store = ParquetStore(settings.data_dir / "market")
+    if engine not in ("compiled", "events"):
+        raise SltError(f"--engine must be compiled or events, not {engine!r}")
+    listed = symbols_from(symbol, symbols)
+    plan = plan_run(
+        settings, listed, start, end, timeframe, strategy, strategy_file, config, market
+    )
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -136,71 +105,82 @@ def backtest(
     with progress:
         task = progress.add_task("backtest: load data", total=len(STAGES))
         progress.advance(task)
-        warmup_ms = _warmup_ms(strat, timeframe)
-        data, files = load_backtest_data(
-            store, key_symbol, market, timeframe, start_ms, end_ms, warmup_ms, rules
-        )
-        progress.update(task, description="backtest: features", advance=1)
-        features = None
-        if strat.uses_features:
-            from slt.domain.features.matrix import compute_features
-
-            features = compute_features(data.candles)
-        progress.update(task, description="backtest: signals", advance=1)
-        signals = check_strategy(strat, data.candles, features)
+        datas, files = load_market(settings, plan)
+        progress.update(task, description="backtest: features and signals", advance=1)
+        signals, features = strategy_signals(plan, datas)
         progress.update(task, description="backtest: simulate", advance=1)
-        result, plan = run_backtest(
-            data, signals.direction, signals.score, trading, futures=market is Market.FUTURES
-        )
+        run_info = run_record(plan, datas, files, features, signals)
+        done = run_backtest_mode(
+            plan, datas, signals, engine=engine, journal=journal,  # type: ignore[arg-type]
+            report_run=run_info,
+        )  # fmt: skip
         progress.update(task, description="backtest: report", advance=1)
-        metrics = compute_metrics(result)
-        first_valid = None
-        if features is not None:
-            valid = features.open_time_ms[features.valid & (features.open_time_ms >= start_ms)]
-            first_valid = format_utc_ms(int(valid[0])) if len(valid) else None
-        run: dict[str, Any] = {
-            "version": __version__,
-            "symbol": key_symbol,
-            "market": str(market),
-            "timeframe": timeframe,
-            "start": format_utc_ms(start_ms),
-            "end": format_utc_ms(end_ms),
-            "strategy": strat.name,
-            "strategy_file": str(chosen_file) if chosen_file else None,
-            "relaxed_signal_mode": relaxed,
-            "bars_processed": len(result.equity),
-            "signals": int((signals.direction[-len(result.equity) :] != 0).sum()),
-            "first_valid_feature_time": first_valid,
-            "funding_source": plan.source,
-            "intrabar_resolution": "1m candles where both sides are touched"
-            if data.minute is not None
-            else "worst case (no 1m candles stored): the stop is assumed to fill first",
-            "exchange_rules": {
-                "tick_size": rules.tick_size,
-                "step_size": rules.step_size,
-                "min_notional": rules.min_notional,
-                "max_leverage": rules.max_leverage,
-            },
-            "config": trading.model_dump(mode="json"),
-            "data_files": [f.__dict__ for f in files],
-            "elapsed_s": round(time.perf_counter() - began, 3),
-        }
-        json_path, html_path = write_reports(report_dir, result, run)
+        run_info["elapsed_s"] = round(time.perf_counter() - began, 3)
+        json_path, html_path = write_reports(report_dir, done.result, run_info)
         progress.advance(task)
+    from slt.domain.metrics import compute_metrics
+
+    metrics = compute_metrics(done.result)
     if as_json:
         typer.echo(json.dumps({"metrics": metrics, "report": str(json_path)}, indent=2))
         return
-    _print_summary(metrics, run, json_path, html_path)
+    _print_summary(metrics, run_info, json_path, html_path)
+    stdout().print(f"Engine: {engine}")
 
 
-def _warmup_ms(strategy: Strategy, timeframe: str) -> int:
-    """History read before --start: the feature warm-up, or a day for candle-only strategies."""
-    if not strategy.uses_features:
-        return DAY_MS
-    from slt.domain.features.config import FeatureConfig
-    from slt.domain.features.schema import build_schema
-
-    return build_schema(FeatureConfig.for_timeframe(timeframe)).warmup_ms()
+def run_record(
+    plan: RunPlan,
+    datas: list[MarketData],
+    files: list[DataFile],
+    features: list[FeatureMatrix | None],
+    signals: list[Signals],
+) -> dict[str, Any]:
+    """The report's ``run`` section: what ran, on which data, with which settings (the
+    simulation adds its funding sources and event count; timing comes last)."""
+    first_valid = None
+    matrix = features[0]
+    if matrix is not None:
+        valid = matrix.open_time_ms[matrix.valid & (matrix.open_time_ms >= plan.start_ms)]
+        first_valid = format_utc_ms(int(valid[0])) if len(valid) else None
+    return {
+        "version": __version__,
+        "symbol": ",".join(plan.symbols),
+        "symbols": list(plan.symbols),
+        "market": str(plan.market),
+        "timeframe": plan.timeframe,
+        "start": format_utc_ms(plan.start_ms),
+        "end": format_utc_ms(plan.end_ms),
+        "strategy": plan.strategy.name,
+        "strategy_file": str(plan.strategy_file) if plan.strategy_file else None,
+        "relaxed_signal_mode": plan.relaxed,
+        "bars_processed": {
+            d.candles.key.symbol: int((d.candles.open_time_ms >= d.start_ms).sum()) for d in datas
+        },
+        "signals": {
+            d.candles.key.symbol: int(
+                (sig.direction[d.candles.open_time_ms >= d.start_ms] != 0).sum()
+            )
+            for d, sig in zip(datas, signals, strict=True)
+        },
+        "first_valid_feature_time": first_valid,
+        "intrabar_resolution": {
+            d.candles.key.symbol: "1m candles where both sides are touched"
+            if d.minute is not None
+            else "worst case (no 1m candles stored): the stop is assumed to fill first"
+            for d in datas
+        },
+        "exchange_rules": {
+            r.symbol: {
+                "tick_size": r.tick_size,
+                "step_size": r.step_size,
+                "min_notional": r.min_notional,
+                "max_leverage": r.max_leverage,
+            }
+            for r in plan.rules
+        },
+        "config": plan.trading.model_dump(mode="json"),
+        "data_files": [f.__dict__ for f in files],
+    }
 
 
 def _print_summary(
@@ -214,8 +194,8 @@ def _print_summary(
     for name, value in metrics.items():
         shown = "-" if value is None else f"{value:,.4g}" if isinstance(value, float) else value
         table.add_row(name, str(shown))
-    table.add_row("bars", f"{run['bars_processed']:,}")
-    table.add_row("funding", str(run["funding_source"]))
+    table.add_row("bars", f"{sum(run['bars_processed'].values()):,}")
+    table.add_row("events", f"{run['events']:,}")
     out = stdout()
     out.print(table)
     out.print(f"Report: {json_path}\n        {html_path}")

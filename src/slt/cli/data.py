@@ -36,7 +36,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def store_for(ctx: typer.Context) -> ParquetStore:
-    return ParquetStore(app_context(ctx).settings().data_dir / "market")
+    from slt.runtime.bootstrap import open_store
+
+    return open_store(app_context(ctx).settings())
 
 
 @app.command("import")

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from slt.adapters.store.parquet_store import ParquetStore
 from slt.cli.context import app_context
 from slt.cli.output import stderr, stdout
 from slt.domain.clock import format_utc_ms, parse_utc_ms
@@ -64,7 +63,9 @@ def download(
     base_url = (
         settings.binance_futures_url if market is Market.FUTURES else settings.binance_spot_url
     )
-    store = ParquetStore(settings.data_dir / "market")
+    from slt.runtime.bootstrap import open_store
+
+    store = open_store(settings)
     err = stderr()
     columns = (
         TextColumn("{task.description}"),

@@ -12,7 +12,6 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from slt.adapters.store.parquet_store import ParquetStore
 from slt.cli.context import app_context
 from slt.cli.output import stdout
 from slt.domain.clock import format_utc_ms, parse_utc_ms
@@ -67,7 +66,9 @@ def features(
         raise SltError(f"--end {end} must be after --start {start}")
     config = FeatureConfig.for_timeframe(timeframe)
     schema = build_schema(config)
-    store = ParquetStore(app_context(ctx).settings().data_dir / "market")
+    from slt.runtime.bootstrap import open_store
+
+    store = open_store(app_context(ctx).settings())
     key = SeriesKey(exchange_symbol(symbol), market, timeframe, Kind.CANDLES)
     load_from = None if start_ms is None else start_ms - schema.warmup_ms()
     candles = store.load_candles(key, load_from, end_ms)

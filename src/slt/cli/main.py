@@ -9,8 +9,13 @@ from typing import Annotated
 import typer
 
 from slt import __version__
-from slt.cli.context import AppContext
-from slt.errors import SltError
+from slt.runtime.numba_cache import configure_numba_cache
+
+# Before any command imports a kernel: compiled kernels are cached per kernel source.
+configure_numba_cache()
+
+from slt.cli.context import AppContext  # noqa: E402
+from slt.errors import SltError  # noqa: E402
 
 app = typer.Typer(
     name="slt",
@@ -51,6 +56,7 @@ def _register_groups() -> None:
         features,
         model,
         placeholders,
+        replay,
         walkforward,
     )
 
@@ -62,6 +68,7 @@ def _register_groups() -> None:
     app.command("features")(features.features)
     app.command("backtest")(backtest.backtest)
     app.command("walkforward")(walkforward.walkforward)
+    app.command("replay")(replay.replay)
     for name, text in placeholders.GROUPS.items():
         app.add_typer(placeholders.group(name, text), name=name)
 

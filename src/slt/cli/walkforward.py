@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from slt import __version__
-from slt.adapters.store.parquet_store import ParquetStore
-from slt.cli.backtest import plan_run
 from slt.cli.context import app_context
 from slt.cli.options import (
     End,
@@ -81,7 +79,6 @@ def walkforward(
     from slt.adapters.report.report_json import json_safe
     from slt.adapters.report.walkforward_html import render_walkforward_html
     from slt.adapters.report.writer import write_report_pair
-    from slt.adapters.store.backtest_data import load_backtest_data
     from slt.adapters.strategy_file import check_strategy
     from slt.domain.features.config import FeatureConfig
     from slt.domain.features.matrix import compute_features
@@ -91,21 +88,20 @@ def walkforward(
     from slt.engine.walkforward_report import walkforward_report
     from slt.learning.model import ModelParams
     from slt.learning.validation import walk_forward_folds
+    from slt.runtime.bootstrap import load_market, plan_run
 
     began = time.perf_counter()
     settings = app_context(ctx).settings()
     log = structlog.get_logger("slt.learning")
-    chosen = plan_run(settings, symbol, start, end, timeframe, strategy, strategy_file, config)
+    chosen = plan_run(
+        settings, [symbol], start, end, timeframe, strategy, strategy_file, config, market
+    )
     walk_forward_folds(chosen.start_ms, chosen.end_ms, train_days, test_days)  # none: fail now
     trading, strat, relaxed = chosen.trading, chosen.strategy, chosen.relaxed
-    chosen_file, key_symbol, rules = chosen.strategy_file, chosen.symbol, chosen.rules
+    chosen_file, key_symbol = chosen.strategy_file, chosen.symbol
     start_ms, end_ms = chosen.start_ms, chosen.end_ms
     feature_config = FeatureConfig.for_timeframe(timeframe)
-    warmup_ms = build_schema(feature_config).warmup_ms()
-    store = ParquetStore(settings.data_dir / "market")
-    data, files = load_backtest_data(
-        store, key_symbol, market, timeframe, start_ms, end_ms, warmup_ms, rules
-    )
+    (data,), files = load_market(settings, chosen, build_schema(feature_config).warmup_ms())
     features = compute_features(data.candles, feature_config)
     signals = check_strategy(strat, data.candles, features)
     wf_settings = WalkForwardSettings(
@@ -119,7 +115,7 @@ def walkforward(
                  fold=fields["fold"], of=fields["of"])  # fmt: skip
 
     result = run_walkforward(
-        data, features, feature_config, signals, trading, wf_settings, end_ms, progress
+        data, features, feature_config, signals, chosen.engine, wf_settings, end_ms, progress
     )
     run: dict[str, Any] = {
         "version": __version__,

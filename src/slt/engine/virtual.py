@@ -1,4 +1,5 @@
-"""Every signal's outcome as a virtual trade: the learner's labels, from the engine's exits.
+"""Every signal's outcome as a virtual trade: the learner's labels, followed by the engine's
+simulated exchange with the same exit kernels as real positions.
 
 Pure: the caller passes the candles, the signals and the per-candle stop distances (e.g.
 ``backtest.stop_distances``); nothing here reads files or clocks.
@@ -15,9 +16,12 @@ from slt.domain.records import VirtualTrade
 from slt.domain.series import Candles
 from slt.domain.trading.enums import EXIT_REASONS
 from slt.domain.trading.params import CostParams, ExitParams
-from slt.engine import virtual_nb as nb
-from slt.engine.backtest import minute_index, stop_distances
-from slt.engine.trading_config import TradingConfig
+from slt.domain.trading.symbol_rules import symbol_rules
+from slt.engine.backtest import FundingPlan, SymbolSpan, layout, run_market
+from slt.engine.book import DecisionParams, symbol_table
+from slt.engine.config import EngineConfig
+from slt.engine.pipeline import ScoredSignals, stop_distances
+from slt.engine.venue import Faults, VenueParams
 from slt.errors import SltError
 
 F64 = npt.NDArray[np.float64]
@@ -102,7 +106,8 @@ def virtual_outcomes(
     minute: Candles | None = None,
 ) -> VirtualOutcomes:
     """Open a one-unit virtual position for every signal (``direction`` != 0 and a finite
-    ``stop_pct`` > 0 at its candle) and close it as the backtest loop would close a real one.
+    ``stop_pct`` > 0 at its candle) and close it as the engine closes a real one: this runs
+    the engine itself, with every signal turned down for trading.
 
     ``minute``: 1m candles, used like the backtest's to order a stop and a target that lie
     inside the same candle; without them the worst case (the stop) is assumed.
@@ -111,45 +116,47 @@ def virtual_outcomes(
         open_time_ms, open_, high, low, close, timeframe_ms, direction, stop_pct, tick_size
     )
     t, o, h, lo, c, d, stops = arrays
-    sub_start, sub_end = minute_index(t, timeframe_ms, minute)
-    empty_t, empty = np.empty(0, np.int64), np.empty(0)
-    rows = nb.virtual_outcomes_nb(
-        t,
-        o,
-        h,
-        lo,
-        c,
-        int(timeframe_ms),
-        d,
-        stops,
-        sub_start,
-        sub_end,
-        minute.open_time_ms if minute is not None else empty_t,
-        minute.open if minute is not None else empty,
-        minute.high if minute is not None else empty,
-        minute.low if minute is not None else empty,
-        exit_params,
-        cost_params,
-        float(tick_size),
+    n = len(t)
+    signals = ScoredSignals(
+        direction=d,
+        score=np.zeros(n),
+        stop_pct=stops,
+        confidence=np.full(n, 0.5),
+        gate=np.zeros(n, dtype=np.bool_),
+        p_win=np.full(n, np.nan),
     )
-    return _outcomes(rows, exit_params)
+    none = FundingPlan(np.empty(0, np.int64), np.empty(0), np.empty(0), "none")
+    span = SymbolSpan(t, o, h, lo, c, signals, none, minute)
+    table = symbol_table([symbol_rules("VIRTUALUSDT")])._replace(
+        tick_size=np.array([float(tick_size)])
+    )
+    config = EngineConfig(exits=exit_params, costs=cost_params)
+    run = run_market(
+        layout([span], int(timeframe_ms)),
+        table,
+        DecisionParams(exit_params, config.sizing, False),
+        VenueParams(cost_params, exit_params, int(timeframe_ms), Faults()),
+        config,
+        ("virtual",),
+    )
+    return _outcomes(run.outcomes, t, exit_params)
 
 
-def _outcomes(rows: F64, exits: ExitParams) -> VirtualOutcomes:
-    reason = rows[:, nb.V_EXIT_REASON].astype(np.int8)
-    return_pct = rows[:, nb.V_RETURN_PCT].copy()
-    stop = rows[:, nb.V_STOP_PCT].copy()
-    closed = rows[:, nb.V_CLOSED] > 0
+def _outcomes(rows: np.ndarray, open_time_ms: I64, exits: ExitParams) -> VirtualOutcomes:
+    rows = rows[np.argsort(rows["serial"], kind="stable")]
+    return_pct = rows["return_pct"].copy()
+    stop = rows["stop_pct"].copy()
+    closed = rows["closed"].copy()
     return VirtualOutcomes(
-        signal_index=rows[:, nb.V_SIGNAL_INDEX].astype(np.int64),
-        direction=rows[:, nb.V_SIDE].astype(np.int8),
-        entry_time_ms=rows[:, nb.V_ENTRY_TIME].astype(np.int64),
-        entry_price=rows[:, nb.V_ENTRY_PRICE].copy(),
+        signal_index=np.searchsorted(open_time_ms, rows["signal_time_ms"]).astype(np.int64),
+        direction=rows["side"].astype(np.int8),
+        entry_time_ms=rows["entry_time_ms"].copy(),
+        entry_price=rows["entry_price"].copy(),
         stop_loss_pct=stop,
         take_profit_pct=np.full(len(rows), max(float(exits.take_profit_pct), 0.0)),
-        exit_time_ms=rows[:, nb.V_EXIT_TIME].astype(np.int64),
-        exit_price=rows[:, nb.V_EXIT_PRICE].copy(),
-        exit_reason=reason,
+        exit_time_ms=rows["exit_time_ms"].copy(),
+        exit_price=rows["exit_price"].copy(),
+        exit_reason=rows["exit_reason"].astype(np.int8),
         return_pct=return_pct,
         reward=return_pct / stop,
         won=closed & (return_pct > 0),
@@ -160,7 +167,7 @@ def _outcomes(rows: F64, exits: ExitParams) -> VirtualOutcomes:
 def candle_outcomes(
     candles: Candles,
     direction: npt.ArrayLike,
-    config: TradingConfig,
+    config: EngineConfig,
     tick_size: float,
     minute: Candles | None = None,
 ) -> VirtualOutcomes:
@@ -168,8 +175,8 @@ def candle_outcomes(
     ATR-based), exits and costs."""
     return virtual_outcomes(
         candles.open_time_ms, candles.open, candles.high, candles.low, candles.close,
-        candles.key.timeframe_ms, direction, stop_distances(config, candles),
-        config.exit_params(), config.cost_params(), tick_size, minute=minute,
+        candles.key.timeframe_ms, direction, stop_distances(config.stops, candles),
+        config.exits, config.costs, tick_size, minute=minute,
     )  # fmt: skip
 
 

@@ -18,11 +18,12 @@ import numpy.typing as npt
 
 from slt.domain.features.config import FeatureConfig
 from slt.domain.features.matrix import FeatureMatrix
+from slt.domain.metrics import compute_metrics, daily_returns
+from slt.domain.results import BacktestResult, MarketData
 from slt.domain.strategies.base import Signals
-from slt.engine.backtest import MarketData, run_backtest
-from slt.engine.metrics import compute_metrics, daily_returns
-from slt.engine.results import BacktestResult
-from slt.engine.trading_config import TradingConfig
+from slt.engine.backtest import ModelChange, run_portfolio
+from slt.engine.config import EngineConfig
+from slt.engine.pipeline import ScoredSignals, gated, scored
 from slt.engine.virtual import VirtualOutcomes, candle_outcomes
 from slt.errors import SltError
 from slt.learning.dataset import (
@@ -99,13 +100,6 @@ def break_even_probability(examples: Examples) -> float:
     return average_loss / (average_win + average_loss)
 
 
-def sizing_confidence(p_win: F64, p_break_even: float) -> F64:
-    """Kelly sizing's confidence from P(win): 0.5 (no size) at break-even, 1.0 (twice the risk)
-    at certainty, so the engine's multiplier (conf - 0.5) x 4 reads the model's edge."""
-    span = max(1.0 - p_break_even, 1e-9)
-    return np.clip(0.5 + 0.5 * (p_win - p_break_even) / span, 0.0, 1.0)
-
-
 def examples_from_outcomes(
     features: FeatureMatrix, outcomes: VirtualOutcomes, decision_ms: I64
 ) -> tuple[Examples, InputSchema]:
@@ -133,7 +127,7 @@ def run_walkforward(
     features: FeatureMatrix,
     feature_config: FeatureConfig,
     signals: Signals,
-    config: TradingConfig,
+    config: EngineConfig,
     settings: WalkForwardSettings,
     end_ms: int,
     progress: Progress | None = None,
@@ -150,9 +144,9 @@ def run_walkforward(
     direction = np.where(in_span, signals.direction, 0).astype(np.int8)
     outcomes = candle_outcomes(candles, direction, config, data.rules.tick_size, data.minute)
     examples, _schema = examples_from_outcomes(features, outcomes, decision_ms)
-    embargo = embargo_ms(config.exit_params().max_holding_ms, feature_config)
-    filtered_direction = np.zeros(len(candles), dtype=np.int8)
-    confidence = np.full(len(candles), 0.5)
+    embargo = embargo_ms(config.exits.max_holding_ms, feature_config)
+    p_win_all = np.full(len(candles), np.nan)
+    p_star_all = np.full(len(candles), np.nan)
     results = []
     for fold in folds:
         learnable = examples.closed_before(fold.start_ms)
@@ -177,8 +171,8 @@ def run_walkforward(
         else:
             p_win, expected = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
         traded = np.nan_to_num(p_win, nan=0.0) > p_star
-        filtered_direction[index[traded]] = outcomes.direction[rows][traded]
-        confidence[index[traded]] = sizing_confidence(p_win[traded], p_star)
+        p_win_all[index] = p_win
+        p_star_all[index] = p_star
         results.append(
             FoldResult(
                 fold,
@@ -203,15 +197,18 @@ def run_walkforward(
                 "cumulative_score": float(learnable.reward.sum()),
             },
         )
-    span = replace(data, start_ms=folds[0].start_ms)
+    span = _until(replace(data, start_ms=folds[0].start_ms), end_ms)
     before_end = candles.open_time_ms < end_ms
-    filtered, _ = run_backtest(
-        _until(span, end_ms), filtered_direction[before_end], 2.0 * confidence[before_end] - 1.0,
-        config,
-    )  # fmt: skip
-    unfiltered, _ = run_backtest(
-        _until(span, end_ms), direction[before_end], signals.score[before_end], config
+    base = scored(signals, candles, config.stops)
+    everything = ScoredSignals(
+        *(getattr(base, f)[before_end] for f in ScoredSignals.__dataclass_fields__)
     )
+    span_direction = np.where(in_span[before_end], everything.direction, 0).astype(np.int8)
+    unfiltered_signals = replace(everything, direction=span_direction)
+    filtered_signals = gated(unfiltered_signals, p_win_all[before_end], p_star_all[before_end])
+    changes = [ModelChange(f.start_ms, k + 1) for k, f in enumerate(folds)]
+    filtered, _, _ = run_portfolio([span], [filtered_signals], config, model_changes=changes)
+    unfiltered, _, _ = run_portfolio([span], [unfiltered_signals], config)
     hold = buy_and_hold(unfiltered)
     deflated = deflated_sharpe(daily_returns(filtered), settings.trials)
     return WalkForwardResult(

@@ -16,6 +16,7 @@ from slt.engine.walkforward import (
     strategy_summary,
     window,
 )
+from slt.learning.scoring import SIGNIFICANT_DSR
 
 REPORT_KIND = "walkforward"
 REPORT_VERSION = 1
@@ -69,7 +70,10 @@ def walkforward_report(result: WalkForwardResult, run: dict[str, Any]) -> dict[s
             "embargo_hours": result.embargo_ms / 3_600_000,
             "scores": prediction_scores(won, p_win),
             "strategies": _strategies(result, start, end),
-            "deflated_sharpe_ml_filtered": asdict(result.deflated),
+            "deflated_sharpe_ml_filtered": {
+                **asdict(result.deflated),
+                "threshold": SIGNIFICANT_DSR,
+            },
         },
         "folds": [_fold(result, f) for f in folds],
         "equity": {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from slt.engine.trading_config import TradingConfig, trading_config_from_mapping
 from slt.errors import ConfigError
+from slt.runtime.trading_config import TradingConfig, trading_config_from_mapping
 
 
 def load_trading_config(path: Path | None) -> TradingConfig:

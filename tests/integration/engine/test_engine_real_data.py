@@ -1,49 +1,36 @@
-"""The compiled backtest loop and the event-driven engine agree on real market data."""
+"""The compiled driver and the event wiring agree on real market data, bar for bar.
+
+The event wiring is what paper and live trading run: every event goes through the reducer as
+an object, every command through the simulated exchange's client. On real BTCUSDT and ETHUSDT
+5m futures, 2023-01-01 to 2024-05-01, traded from one account with real funding and mark
+prices, both must give the same trades and the same equity, for ``smc`` and ``ema_cross``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pytest
-from tests.conftest import CATMAN_BTC_5M, FILIMONOV_BTC_1M, real_ohlcv
+from tests.conftest import CATMAN, CATMAN_BTC_5M, CATMAN_ETH_5M, FILIMONOV_BTC_1M, real_ohlcv
 
-from slt.domain.features.indicators_nb import ema_nb
+from slt.adapters.importers.readers import read_feather
+from slt.domain.clock import parse_utc_ms
+from slt.domain.features.matrix import compute_features
 from slt.domain.resample import resample
-from slt.domain.series import Candles, Market, SeriesKey
+from slt.domain.results import MarketData
+from slt.domain.series import Candles, FundingRates, Kind, Market, SeriesKey
+from slt.domain.strategies.registry import builtin_strategy
 from slt.domain.trading.symbol_rules import symbol_rules
-from slt.engine.backtest import MarketData, run_backtest
-from slt.engine.event_runner import run_event_driven
-from slt.engine.trading_config import TradingConfig
+from slt.engine.backtest import prepare, run_prepared
+from slt.engine.event_driver import run_events
+from slt.engine.pipeline import scored
+from slt.runtime.trading_config import TradingConfig
 
 pytestmark = pytest.mark.shared_data
 
-
-def _candles(path: Path, timeframe: str, market: Market, rows: slice) -> Candles:
-    raw = real_ohlcv(path)
-    key = SeriesKey("BTCUSDT", market, timeframe)
-    return Candles.from_arrays(
-        key,
-        raw.times_ms[rows],
-        raw.open[rows],
-        raw.high[rows],
-        raw.low[rows],
-        raw.close[rows],
-        raw.volume[rows],
-    )
-
-
-def _cross_signals(close: npt.NDArray[np.float64]) -> npt.NDArray[np.int8]:
-    fast, slow = ema_nb(close, 12), ema_nb(close, 26)
-    above = fast > slow
-    direction = np.zeros(len(close), dtype=np.int8)
-    direction[1:][above[1:] & ~above[:-1]] = 1
-    direction[1:][~above[1:] & above[:-1] & ~np.isnan(slow[:-1])] = -1
-    return direction
-
-
-RICH_CONFIG = TradingConfig.model_validate(
+START, END = parse_utc_ms("2023-01-01"), parse_utc_ms("2024-05-01")
+RICH = TradingConfig.model_validate(
     {
         "risk": {"sizing": "kelly", "leverage_max": 10, "win_rate_min_trades": 3},
         "exits": {
@@ -59,36 +46,72 @@ RICH_CONFIG = TradingConfig.model_validate(
 )
 
 
-def test_event_driven_engine_matches_the_compiled_loop_on_real_btc_futures() -> None:
-    candles = _candles(CATMAN_BTC_5M, "5m", Market.FUTURES, slice(0, 12_000))
-    direction = _cross_signals(candles.close)
-    score = np.where(direction != 0, 0.6, 0.0)
-    data = MarketData(candles, int(candles.open_time_ms[0]), symbol_rules("BTCUSDT"))
-    fast, _ = run_backtest(data, direction, score, RICH_CONFIG)
-    trades, equity, _ = run_event_driven(data, direction, score, RICH_CONFIG)
-    assert len(fast.trades) > 100
-    assert {t.exit_reason for t in fast.trades} >= {"stop_loss", "trailing_stop", "break_even"}
-    assert [t._asdict() for t in trades] == [t._asdict() for t in fast.trades]
-    np.testing.assert_array_equal(equity, fast.equity)
+def _candles(path: Path, symbol: str, timeframe: str, market: Market, kind: Kind) -> Candles:
+    raw = real_ohlcv(path)
+    keep = raw.times_ms < END
+    return Candles.from_arrays(
+        SeriesKey(symbol, market, timeframe, kind), raw.times_ms[keep], raw.open[keep],
+        raw.high[keep], raw.low[keep], raw.close[keep], raw.volume[keep],
+    )  # fmt: skip
+
+
+def _futures(symbol: str, path: Path) -> MarketData:
+    base = symbol[:3]
+    funding = read_feather(CATMAN / f"{base}_USDT_USDT-8h-funding_rate.feather")
+    rates = FundingRates.from_arrays(
+        SeriesKey(symbol, Market.FUTURES, "8h", Kind.FUNDING), funding.times_ms, funding.open
+    )
+    mark = _candles(CATMAN / f"{base}_USDT_USDT-8h-mark.feather", symbol, "8h", Market.FUTURES,
+                    Kind.MARK)  # fmt: skip
+    candles = _candles(path, symbol, "5m", Market.FUTURES, Kind.CANDLES)
+    return MarketData(candles, START, symbol_rules(symbol), funding=rates, mark=mark)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "config"),
+    [("ema_cross", TradingConfig()), ("smc", TradingConfig()), ("smc", RICH)],
+)
+def test_events_wiring_equals_the_compiled_driver_on_btc_and_eth_from_one_account(
+    strategy: str, config: TradingConfig
+) -> None:
+    datas = [_futures("BTCUSDT", CATMAN_BTC_5M), _futures("ETHUSDT", CATMAN_ETH_5M)]
+    engine = config.engine()
+    chosen = builtin_strategy(strategy)
+    signals = []
+    for data in datas:
+        features = compute_features(data.candles) if chosen.uses_features else None
+        signals.append(scored(chosen.signals(data.candles, features), data.candles, engine.stops))
+    prepared = prepare(datas, signals, engine)
+    compiled, run = run_prepared(prepared)
+    events = run_events(prepared, "real0001")
+    assert len(compiled.trades) > 500
+    assert {t.symbol for t in compiled.trades} == {"BTCUSDT", "ETHUSDT"}
+    assert [t._asdict() for t in events.result.trades] == [t._asdict() for t in compiled.trades]
+    np.testing.assert_array_equal(events.result.equity, compiled.equity)
+    assert events.events == run.events
 
 
 def test_one_minute_candles_decide_bars_where_stop_and_target_both_lie_inside() -> None:
-    minute = _candles(FILIMONOV_BTC_1M, "1m", Market.SPOT, slice(0, 40_000))
+    raw = real_ohlcv(FILIMONOV_BTC_1M)
+    rows = slice(0, 40_000)
+    minute = Candles.from_arrays(
+        SeriesKey("BTCUSDT", Market.SPOT, "1m"), raw.times_ms[rows], raw.open[rows],
+        raw.high[rows], raw.low[rows], raw.close[rows], raw.volume[rows],
+    )  # fmt: skip
     base = resample(minute, "5m", complete_only=True)
-    direction = _cross_signals(base.close)
-    score = np.where(direction != 0, 0.6, 0.0)
     config = TradingConfig.model_validate(
         {"exits": {"stop_loss_pct": 0.15, "take_profit_pct": 0.2}, "costs": {"funding": False}}
-    )
+    ).engine()
+    signals = scored(builtin_strategy("ema_cross").signals(base, None), base, config.stops)
     rules = symbol_rules("BTCUSDT")
     start = int(base.open_time_ms[0])
-    worst, _ = run_backtest(MarketData(base, start, rules), direction, score, config)
-    fine_data = MarketData(base, start, rules, minute=minute)
-    fine, _ = run_backtest(fine_data, direction, score, config)
+    worst, _ = run_prepared(prepare([MarketData(base, start, rules)], [signals], config))
+    fine_inputs = prepare([MarketData(base, start, rules, minute=minute)], [signals], config)
+    fine, _ = run_prepared(fine_inputs)
     # Tight levels make many 5m bars touch both: worst case books each as a stop, 1m data
     # finds the target first in some of them, so fine resolution has more targets.
     targets = [sum(t.exit_reason == "take_profit" for t in r.trades) for r in (worst, fine)]
     assert targets[1] > targets[0]
-    trades, equity, _ = run_event_driven(fine_data, direction, score, config)
-    assert [t._asdict() for t in trades] == [t._asdict() for t in fine.trades]
-    np.testing.assert_array_equal(equity, fine.equity)
+    events = run_events(fine_inputs, "real0002")
+    assert [t._asdict() for t in events.result.trades] == [t._asdict() for t in fine.trades]
+    np.testing.assert_array_equal(events.result.equity, fine.equity)

@@ -34,12 +34,13 @@ import talib
 from backtesting import Backtest, Strategy
 from tests.conftest import CATMAN_BTC_5M, PEER_RULES_FILE, real_ohlcv
 
+from slt.domain.results import BacktestResult, MarketData
 from slt.domain.series import Candles, Market, SeriesKey
 from slt.domain.strategies.registry import builtin_strategy
 from slt.domain.trading.margin_nb import floor_to_step_nb, round_price_nb
 from slt.domain.trading.symbol_rules import symbol_rules
-from slt.engine.backtest import MarketData, run_backtest
-from slt.engine.results import BacktestResult
+from slt.engine.backtest import run_backtest
+from slt.engine.pipeline import ScoredSignals, confidence_from_score, stop_distances
 from slt.runtime.trading_config_file import load_trading_config
 
 F64 = npt.NDArray[np.float64]
@@ -102,7 +103,12 @@ def candles_of(times: npt.NDArray[np.int64], o: F64, h: F64, low: F64, c: F64) -
 def ours(candles: Candles, direction: I8) -> tuple[BacktestResult, list[Fill]]:
     data = MarketData(candles, int(candles.open_time_ms[0]), RULES)
     score = np.where(direction != 0, 0.5, 0.0)
-    result, _ = run_backtest(data, direction, score, CONFIG)
+    engine = CONFIG.engine()
+    signals = ScoredSignals(
+        direction, score, stop_distances(engine.stops, candles), confidence_from_score(score),
+        np.ones(len(direction), dtype=np.bool_), np.full(len(direction), np.nan),
+    )  # fmt: skip
+    result, _ = run_backtest(data, signals, engine)
     fills = []
     for t in result.trades:
         assert len(t.exits) == 1  # no partial exits under these rules

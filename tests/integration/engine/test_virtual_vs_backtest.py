@@ -16,12 +16,15 @@ import pytest
 from tests.conftest import CATMAN_BTC_5M, FILIMONOV_BTC_1M, real_ohlcv
 
 from slt.domain.resample import resample
+from slt.domain.results import MarketData
 from slt.domain.series import Candles, Market, SeriesKey
+from slt.domain.strategies.base import Signals
 from slt.domain.trading.enums import EXIT_REASONS
 from slt.domain.trading.symbol_rules import symbol_rules
-from slt.engine.backtest import MarketData, run_backtest, stop_distances
-from slt.engine.trading_config import TradingConfig
+from slt.engine.backtest import run_backtest
+from slt.engine.pipeline import scored, stop_distances
 from slt.engine.virtual import VirtualOutcomes, virtual_outcomes
+from slt.runtime.trading_config import TradingConfig
 
 pytestmark = pytest.mark.shared_data
 
@@ -102,7 +105,7 @@ def _outcomes(
         candles.close,
         candles.key.timeframe_ms,
         direction,
-        stop_distances(config, candles),
+        stop_distances(config.engine().stops, candles),
         config.exit_params(),
         config.cost_params(),
         symbol_rules("BTCUSDT").tick_size,
@@ -135,7 +138,9 @@ def _assert_same_trades(
     out = _outcomes(candles, direction, config, minute)
     thinned, kept = _non_overlapping(candles, out)
     data = MarketData(candles, int(candles.open_time_ms[0]), symbol_rules("BTCUSDT"), minute=minute)
-    result, _ = run_backtest(data, thinned, np.where(thinned != 0, 0.5, 0.0), config)
+    engine = config.engine()
+    signals = scored(Signals(thinned, np.where(thinned != 0, 0.5, 0.0)), candles, engine.stops)
+    result, _ = run_backtest(data, signals, engine)
     trades = result.trades
     assert len(trades) == len(kept)
     for trade, k in zip(trades, kept, strict=True):

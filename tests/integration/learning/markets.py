@@ -7,10 +7,10 @@ import numpy as np
 
 from slt.domain.features.config import FeatureConfig
 from slt.domain.features.matrix import FeatureMatrix, compute_features
+from slt.domain.results import MarketData
 from slt.domain.series import Candles, Market, SeriesKey
 from slt.domain.strategies.base import Signals
 from slt.domain.trading.symbol_rules import symbol_rules
-from slt.engine.backtest import MarketData
 
 START_MS = 1_704_067_200_000
 FIVE_MIN = 300_000

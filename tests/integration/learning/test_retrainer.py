@@ -14,11 +14,11 @@ from slt.adapters.db.virtual_trades import VirtualTradeStore
 from slt.domain.features.config import FeatureConfig
 from slt.domain.features.schema import FeatureSchema, build_schema
 from slt.domain.records import VirtualTrade
-from slt.engine.trading_config import TradingConfig
 from slt.engine.virtual import candle_outcomes
 from slt.learning.model import ModelParams
 from slt.learning.retraining import RetrainPolicy
 from slt.runtime.retrainer import LearningStores, Retrainer, training_executor
+from slt.runtime.trading_config import TradingConfig
 from tests.integration.db.conftest import db_url as db_url
 from tests.integration.db.conftest import on_database
 from tests.integration.learning.markets import prepared
@@ -30,7 +30,7 @@ PARAMS = ModelParams(n_estimators=40, threads=1)
 def stored_virtual_trades() -> tuple[list[VirtualTrade], FeatureSchema]:
     data, features, signals = prepared(0.0005, 51)
     outcomes = candle_outcomes(
-        data.candles, signals.direction, TradingConfig(), data.rules.tick_size
+        data.candles, signals.direction, TradingConfig().engine(), data.rules.tick_size
     )
     trades = outcomes.records("BTCUSDT", features.values, features.schema.hash, "none")
     return trades, features.schema

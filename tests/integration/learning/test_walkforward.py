@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from slt.adapters.report.report_json import json_safe
-from slt.engine.trading_config import TradingConfig
 from slt.engine.walkforward import WalkForwardSettings, run_walkforward
 from slt.engine.walkforward_report import walkforward_report
 from slt.learning.model import ModelParams
+from slt.runtime.trading_config import TradingConfig
 from tests.integration.learning.markets import FEATURES, FIVE_MIN, START_MS, N, prepared
 
-CONFIG = TradingConfig.model_validate({"costs": {"funding": False}})
+CONFIG = TradingConfig.model_validate({"costs": {"funding": False}}).engine()
 SETTINGS = WalkForwardSettings(
     train_days=30, test_days=14, model=ModelParams(n_estimators=100, threads=1)
 )

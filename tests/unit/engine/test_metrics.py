@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slt.engine.metrics import (
+from slt.domain.metrics import (
     METRIC_KEYS,
     compute_metrics,
     daily_returns,
     drawdown_pct,
     monthly_returns,
 )
-from slt.engine.results import BacktestResult, ExitFill, Trade
+from slt.domain.results import BacktestResult, ExitFill, Trade
 
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 HOUR = 3_600_000
@@ -30,7 +30,7 @@ def result(
     n = len(equity)
     opens = start_ms + step_ms * np.arange(n, dtype=np.int64)
     return BacktestResult(
-        symbol="TESTUSDT",
+        symbols=("TESTUSDT",),
         timeframe="12h",
         initial_equity=initial,
         trades=trades,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from slt.engine.results import BacktestResult, ExitFill, Trade
+from slt.domain.results import BacktestResult, ExitFill, SymbolBars, Trade
 
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 HOUR = 3_600_000
@@ -42,16 +42,19 @@ def sample_result(n_bars: int = 72, trades: tuple[Trade, ...] | None = None) -> 
     opens = T0 + HOUR * np.arange(n_bars, dtype=np.int64)
     steps = np.where(np.arange(n_bars) % 7 == 3, -4.0, 1.5)
     equity = 10_000.0 + np.cumsum(steps)
+    close = 100.0 + np.sin(np.arange(n_bars) / 5.0)
+    held = np.arange(n_bars) % 3 == 0
     return BacktestResult(
-        symbol="TESTUSDT",
+        symbols=("TESTUSDT",),
         timeframe="1h",
         initial_equity=10_000.0,
         trades=trades if trades is not None else (sample_trade(1), sample_trade(5, "short", -8.0)),
         equity_time_ms=opens + HOUR,
         equity=equity,
-        in_position=np.arange(n_bars) % 3 == 0,
-        close=100.0 + np.sin(np.arange(n_bars) / 5.0),
+        in_position=held,
+        close=close,
         bar_open_time_ms=opens,
+        bars=(SymbolBars("TESTUSDT", opens, close, held),),
     )
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from slt.adapters.report.report_html import MAX_CHART_POINTS, minmax_indices, render_report_html
-from slt.engine.results import BacktestResult
+from slt.domain.results import BacktestResult, SymbolBars
 from tests.conftest import CATMAN_BTC_5M, real_ohlcv
 from tests.unit.report.sample import RUN, sample_result, sample_trade
 
@@ -68,16 +68,18 @@ def test_a_full_real_btc_5m_history_gives_a_page_of_reasonable_size() -> None:
     rows = real_ohlcv(CATMAN_BTC_5M)
     close = np.asarray(rows.close, dtype=np.float64)
     opens = np.asarray(rows.times_ms, dtype=np.int64)
+    held = np.zeros(len(close), dtype=np.bool_)
     result = BacktestResult(
-        symbol="BTCUSDT",
+        symbols=("TESTUSDT",),  # the sample trades' symbol, so all 3,000 are on the chart
         timeframe="5m",
         initial_equity=10_000.0,
         trades=tuple(sample_trade(i) for i in range(1, 3_001)),
         equity_time_ms=opens + 300_000,
         equity=10_000.0 * close / close[0],
-        in_position=np.zeros(len(close), dtype=np.bool_),
+        in_position=held,
         close=close,
         bar_open_time_ms=opens,
+        bars=(SymbolBars("TESTUSDT", opens, close, held),),
     )
     page = render_report_html(result, RUN)
     assert len(close) > 100_000

@@ -13,16 +13,20 @@ from slt.adapters.report.report_json import (
     iso_utc,
     render_report_json,
 )
-from slt.engine.metrics import METRIC_KEYS
+from slt.domain.metrics import METRIC_KEYS, SYMBOL_METRIC_KEYS
 from tests.unit.report.sample import HOUR, RUN, T0, sample_result
 
 
 def test_report_json_round_trips_with_the_fixed_field_set() -> None:
     result = sample_result()
     doc = json.loads(render_report_json(result, RUN))
-    assert list(doc) == ["schema_version", "metrics", "trades", "equity", "monthly_returns", "run"]
-    assert doc["schema_version"] == 1
+    assert list(doc) == [
+        "schema_version", "metrics", "per_symbol", "trades", "equity", "monthly_returns", "run",
+    ]  # fmt: skip
+    assert doc["schema_version"] == 2
     assert tuple(doc["metrics"]) == METRIC_KEYS
+    assert list(doc["per_symbol"]) == ["TESTUSDT"]
+    assert tuple(doc["per_symbol"]["TESTUSDT"]) == SYMBOL_METRIC_KEYS
     assert [tuple(t) for t in doc["trades"]] == [TRADE_FIELDS, TRADE_FIELDS]
     assert [tuple(e) for e in doc["trades"][0]["exits"]] == [EXIT_FIELDS, EXIT_FIELDS]
     assert list(doc["equity"]) == ["time_ms", "equity"]

@@ -20,7 +20,7 @@ def _boom(*_args: object, **_kwargs: object) -> str:
 def test_reports_are_written_into_a_new_folder(tmp_path: Path) -> None:
     json_path, html_path = write_reports(tmp_path / "runs" / "a", sample_result(), RUN)
     assert (json_path.name, html_path.name) == ("report.json", "report.html")
-    assert json.loads(json_path.read_bytes())["schema_version"] == 1
+    assert json.loads(json_path.read_bytes())["schema_version"] == 2
     assert html_path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert sorted(p.name for p in json_path.parent.iterdir()) == ["report.html", "report.json"]
 

@@ -19,8 +19,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from slt.adapters.report.report_json import iso_utc, json_safe
-from slt.engine.metrics import compute_metrics, drawdown_pct, monthly_returns
-from slt.engine.results import BacktestResult, Trade
+from slt.domain.metrics import compute_metrics, drawdown_pct, monthly_returns, symbol_metrics
+from slt.domain.results import BacktestResult, SymbolBars, Trade
 
 I64 = npt.NDArray[np.int64]
 MAX_CHART_POINTS = 5_000
@@ -106,8 +106,7 @@ def render_report_html(result: BacktestResult, run: Mapping[str, object]) -> str
         _metrics_table(metrics, result.initial_equity, final),
         "<h2>Equity and drawdown</h2>",
         _figure_html(_equity_figure(result), "slt-equity", include_js=True),
-        "<h2>Price and trades</h2>",
-        _figure_html(_price_figure(result), "slt-price", include_js=False),
+        *_symbol_sections(result),
         "<h2>Monthly returns (%)</h2>",
         _monthly_table(monthly_returns(result)),
         "<h2>Trades</h2>",
@@ -158,14 +157,53 @@ def _equity_figure(result: BacktestResult) -> go.Figure:
     return _layout(figure, height=560)
 
 
-def _price_figure(result: BacktestResult) -> go.Figure:
-    times = np.asarray(result.equity_time_ms, dtype=np.float64)
-    close = np.asarray(result.close, dtype=np.float64)
+def _symbol_sections(result: BacktestResult) -> list[str]:
+    """Per symbol: its share of the run (a table, when there are several) and its chart."""
+    parts: list[str] = []
+    timeframe_ms = (
+        int(result.equity_time_ms[0] - result.bar_open_time_ms[0]) if len(result.equity) else 0
+    )
+    if len(result.bars) > 1:
+        parts += ["<h2>Per symbol</h2>", _per_symbol_table(result)]
+    for k, bars in enumerate(result.bars):
+        trades = tuple(t for t in result.trades if t.symbol == bars.symbol)
+        heading = (
+            "Price and trades" if len(result.bars) == 1 else f"{bars.symbol}: price and trades"
+        )
+        figure = _price_figure(bars, trades, timeframe_ms)
+        div_id = "slt-price" if k == 0 else f"slt-price-{k}"
+        parts += [f"<h2>{_esc(heading)}</h2>", _figure_html(figure, div_id, include_js=False)]
+    return parts
+
+
+def _per_symbol_table(result: BacktestResult) -> str:
+    labels = (
+        ("n_trades", "Trades", "{:,}"),
+        ("win_rate", "Win rate", "{:.1%}"),
+        ("profit_factor", "Profit factor", "{:.2f}"),
+        ("net_pnl", "Net PnL (USDT)", "{:,.2f}"),
+        ("net_pnl_pct_of_initial", "Net PnL (% of initial)", "{:+.2f} %"),
+        ("exposure_pct", "Exposure", "{:.1f} %"),
+        ("fees_paid", "Fees (USDT)", "{:,.2f}"),
+        ("funding_paid", "Funding (USDT)", "{:,.2f}"),
+    )
+    head = "".join(f"<th>{_esc(label)}</th>" for _, label, _ in labels)
+    rows = []
+    for bars in result.bars:
+        m = symbol_metrics(result, bars)
+        cells = "".join(f"<td>{_esc(_fmt(m[key], spec))}</td>" for key, _, spec in labels)
+        rows.append(f'<tr><th class="l">{_esc(bars.symbol)}</th>{cells}</tr>')
+    return f'<table><tr><th class="l">Symbol</th>{head}</tr>{"".join(rows)}</table>'
+
+
+def _price_figure(bars: SymbolBars, all_trades: Sequence[Trade], timeframe_ms: int) -> go.Figure:
+    times = np.asarray(bars.bar_open_time_ms + timeframe_ms, dtype=np.float64)
+    close = np.asarray(bars.close, dtype=np.float64)
     keep = minmax_indices(close)
     figure = go.Figure(
         go.Scatter(x=times[keep], y=close[keep], name="Close", line={"width": 1, "color": "#555"})
     )
-    trades, note = _marked_trades(result.trades)
+    trades, note = _marked_trades(all_trades)
     # Hover details travel as numeric customdata (base64 in the page) and a template, not as
     # one preformatted string per marker: thousands of trades stay small.
     for side, symbol, colour in (("long", "triangle-up", LONG), ("short", "triangle-down", SHORT)):
@@ -194,7 +232,7 @@ def _price_figure(result: BacktestResult) -> go.Figure:
                 template=EXIT_HOVER,
             )
         )
-    figure.update_yaxes(title_text=f"{result.symbol} close")
+    figure.update_yaxes(title_text=f"{bars.symbol} close")
     if note:
         figure.update_layout(title_text=note, title_font_size=12)
     return _layout(figure, height=520)

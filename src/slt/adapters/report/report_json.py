@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from slt.engine.metrics import compute_metrics, monthly_returns
-from slt.engine.results import BacktestResult, ExitFill, Trade
+from slt.domain.metrics import compute_metrics, monthly_returns, symbol_metrics
+from slt.domain.results import BacktestResult, ExitFill, Trade
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TRADE_FIELDS = (
     "position_id",
     "symbol",
@@ -92,6 +92,7 @@ def report_document(result: BacktestResult, run: Mapping[str, object]) -> dict[s
     return {
         "schema_version": SCHEMA_VERSION,
         "metrics": json_safe(compute_metrics(result)),
+        "per_symbol": {b.symbol: json_safe(symbol_metrics(result, b)) for b in result.bars},
         "trades": json_safe([trade_record(t) for t in result.trades]),
         "equity": {
             "time_ms": np.asarray(result.equity_time_ms, dtype=np.int64).tolist(),

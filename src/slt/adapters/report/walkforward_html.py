@@ -23,7 +23,6 @@ from slt.adapters.report.report_html import (
     _layout,
     minmax_indices,
 )
-from slt.learning.scoring import SIGNIFICANT_DSR
 
 DASH = "\u2013"  # an en dash: the number is missing
 # (report key, label, colour): the order of every table, legend and bar group on the page.
@@ -105,21 +104,22 @@ def verdict(overall: Mapping[str, Any], n_folds: int) -> str:
         )
     deflated = overall.get("deflated_sharpe_ml_filtered") or {}
     dsr, trials = deflated.get("deflated_sharpe"), deflated.get("n_trials")
+    threshold = _threshold(deflated)
     tried = f"{trials} configuration{'s' if trials != 1 else ''} tried" if trials else "trials"
     if dsr is None:
         significance = (
             "The deflated Sharpe ratio of the ML-filtered strategy could not be computed (too "
             "few or constant daily returns), so its result is not significant."
         )
-    elif dsr >= SIGNIFICANT_DSR:
+    elif dsr >= threshold:
         significance = (
             f"The deflated Sharpe ratio of the ML-filtered strategy is {dsr:.3f} "
-            f"(>= {SIGNIFICANT_DSR} with {tried}): significant, unlikely to be luck alone."
+            f"(>= {threshold} with {tried}): significant, unlikely to be luck alone."
         )
     else:
         significance = (
             f"The deflated Sharpe ratio of the ML-filtered strategy is {dsr:.3f} "
-            f"(< {SIGNIFICANT_DSR} with {tried}): not significant, it may well be luck."
+            f"(< {threshold} with {tried}): not significant, it may well be luck."
         )
     return f"{ranking} {significance} {_returns_sentence(overall['strategies'])}"
 
@@ -207,11 +207,15 @@ def _scores_table(overall: Mapping[str, Any], folds: Sequence[Mapping[str, Any]]
     return _key_value_table(rows)
 
 
+def _threshold(deflated: Mapping[str, Any]) -> float:
+    """The deflated Sharpe a result needs to be significant, as the report states it."""
+    return float(deflated.get("threshold", 0.95))
+
+
 def _deflated_table(deflated: Mapping[str, Any]) -> str:
     dsr = deflated.get("deflated_sharpe")
-    significant = (
-        "no (not computable)" if dsr is None else ("yes" if dsr >= SIGNIFICANT_DSR else "no")
-    )
+    threshold = _threshold(deflated)
+    significant = "no (not computable)" if dsr is None else ("yes" if dsr >= threshold else "no")
     rows = (
         ("Sharpe (per day, not annualised)", _fmt(deflated.get("sharpe"), "{:.4f}")),
         (
@@ -226,7 +230,7 @@ def _deflated_table(deflated: Mapping[str, Any]) -> str:
         ("Skewness", _fmt(deflated.get("skewness"), "{:.3f}")),
         ("Kurtosis (3 = normal)", _fmt(deflated.get("kurtosis"), "{:.3f}")),
         ("Configurations tried", _fmt(deflated.get("n_trials"), "{:,}")),
-        (f"Significant (deflated Sharpe >= {SIGNIFICANT_DSR})", significant),
+        (f"Significant (deflated Sharpe >= {threshold})", significant),
     )
     return _key_value_table(rows)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from slt.adapters.report.report_html import render_report_html
 from slt.adapters.report.report_json import render_report_json
-from slt.engine.results import BacktestResult
+from slt.domain.results import BacktestResult
 
 JSON_NAME = "report.json"
 HTML_NAME = "report.html"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from slt.adapters.store.parquet_store import ParquetStore
 from slt.domain.clock import format_utc_ms
+from slt.domain.results import MarketData
 from slt.domain.series import Candles, FundingRates, Kind, Market, SeriesKey
 from slt.domain.trading.symbol_rules import SymbolRules
-from slt.engine.backtest import MarketData
 from slt.errors import SltError
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numba import typeof
 
 from slt.domain.features.config import FeatureConfig
+from slt.domain.features.jit import compiled_entry
 from slt.domain.features.multiframe_nb import (
     REASON_OK,
     MtfParams,
@@ -149,15 +148,9 @@ class FeatureStream:
 
 
 def _compiled_step(state: MtfState, params: MtfParams) -> Callable[..., int]:
-    """The machine-code entry of ``mtf_step_nb`` for these argument types.
-
-    Calling it directly skips numba's per-call type dispatch, which for a state of some hundred
-    arrays costs more than the features themselves; falls back to the dispatcher.
-    """
-    args = (state, params, np.int64(0), 1.0, 1.0, 1.0, 1.0, 1.0)
-    signature = tuple(typeof(a) for a in (*args, np.empty(1)))  # type: ignore[no-untyped-call]
-    dispatcher: Any = mtf_step_nb
-    dispatcher.compile(signature)
-    compiled = getattr(dispatcher, "overloads", {}).get(signature)
-    entry: Callable[..., int] | None = getattr(compiled, "entry_point", None)
-    return entry if entry is not None else mtf_step_nb
+    """The machine-code entry of ``mtf_step_nb`` for these argument types (``compiled_entry``):
+    for a state of some hundred arrays numba's per-call choice of types costs more than the
+    features themselves."""
+    args = (state, params, np.int64(0), 1.0, 1.0, 1.0, 1.0, 1.0, np.empty(1))
+    entry: Callable[..., int] = compiled_entry(mtf_step_nb, *args)
+    return entry

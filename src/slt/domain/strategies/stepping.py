@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from numba import typeof
-
+from slt.domain.features.jit import compiled_entry
 from slt.errors import InvalidSeriesError
 
 # Before the first candle any open time is later.
@@ -19,18 +18,9 @@ NO_CANDLE_YET_MS = -(2**63)
 
 
 def compiled_step(kernel: Any, *example_args: object) -> Callable[..., tuple[int, float]]:
-    """The machine-code entry of the numba ``kernel`` for the types of ``example_args``.
-
-    The entry skips the dispatcher's choice of types: it coerces what it is given to these (an
-    int where a float goes, a float where an int goes), so callers convert first (float64
-    contiguous rows, Python floats and ints, the same NamedTuples). Falls back to the
-    dispatcher if numba no longer exposes the entry.
-    """
-    signature = tuple(typeof(arg) for arg in example_args)  # type: ignore[no-untyped-call]
-    kernel.compile(signature)
-    compiled = getattr(kernel, "overloads", {}).get(signature)
-    entry: Callable[..., tuple[int, float]] | None = getattr(compiled, "entry_point", None)
-    return entry if entry is not None else kernel
+    """The machine-code entry of a strategy's step kernel (see ``compiled_entry``)."""
+    entry: Callable[..., tuple[int, float]] = compiled_entry(kernel, *example_args)
+    return entry
 
 
 def out_of_order(open_time_ms: int, last_time_ms: int) -> InvalidSeriesError:

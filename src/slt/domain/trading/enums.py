@@ -16,6 +16,7 @@ EMERGENCY_CLOSE = 7
 OPPOSITE_SIGNAL = 8
 LIQUIDATION = 9
 END_OF_DATA = 10
+RECONCILED = 11  # the exchange no longer held it when the bot looked
 
 EXIT_REASONS: dict[int, str] = {
     STOP_LOSS: "stop_loss",
@@ -28,7 +29,9 @@ EXIT_REASONS: dict[int, str] = {
     OPPOSITE_SIGNAL: "opposite_signal",
     LIQUIDATION: "liquidation",
     END_OF_DATA: "end_of_data",
+    RECONCILED: "reconciled",
 }
+EXIT_REASON_CODES: dict[str, int] = {name: code for code, name in EXIT_REASONS.items()}
 
 # Sizing modes.
 SIZING_FIXED = 0

@@ -1,8 +1,12 @@
-"""Kernel parameters of exits, costs and sizing: NamedTuples of numbers numba can take."""
+"""Kernel parameters of exits, costs, sizing and a symbol's exchange rules: NamedTuples numba
+can take, so parameters that travel together travel as one argument."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 
 class ExitParams(NamedTuple):
@@ -52,3 +56,15 @@ class SizingParams(NamedTuple):
     leverage_max: float = 10.0
     win_rate_lookback: int = 20
     win_rate_min_trades: int = 5
+    max_open_positions: int = 10  # across all symbols of the account
+
+
+class MarketRules(NamedTuple):
+    """One symbol's exchange rules as kernels read them (see ``SymbolRules``): prices on the
+    tick grid, quantities in whole steps, a minimum notional, and the leverage brackets
+    (``float64[k, 5]``, see ``margin_nb``)."""
+
+    tick_size: float
+    step_size: float
+    min_notional: float
+    brackets: npt.NDArray[np.float64]

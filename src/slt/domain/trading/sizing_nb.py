@@ -21,7 +21,7 @@ from slt.domain.trading.margin_nb import (
     liquidation_distance_pct_nb,
     max_leverage_nb,
 )
-from slt.domain.trading.params import SizingParams
+from slt.domain.trading.params import MarketRules, SizingParams
 
 F64 = npt.NDArray[np.float64]
 
@@ -65,12 +65,14 @@ def size_position_nb(
     confidence: float,
     win_rate: float,
     p: SizingParams,
-    brackets: F64,
-    step_size: float,
-    min_notional: float,
+    rules: MarketRules,
     emergency_fraction: float,
 ) -> tuple[float, float]:
-    """(quantity, leverage); quantity 0.0 means skip (no edge, caps reached, below minimum)."""
+    """(quantity, leverage); quantity 0.0 means skip (no edge, caps reached, below minimum).
+
+    ``open_margin`` is the isolated margin already in use or reserved across the account.
+    """
+    brackets = rules.brackets
     mult = kelly_multiplier_nb(confidence) if p.mode == SIZING_KELLY else 1.0
     if mult <= 0 or equity <= 0 or stop_pct <= 0 or price <= 0:
         return 0.0, 0.0
@@ -94,7 +96,7 @@ def size_position_nb(
         side, stop_pct, lev, notional, emergency_fraction, brackets
     ):
         return 0.0, 0.0
-    qty = floor_to_step_nb(notional / price, step_size)
-    if qty <= 0 or qty * price < min_notional:
+    qty = floor_to_step_nb(notional / price, rules.step_size)
+    if qty <= 0 or qty * price < rules.min_notional:
         return 0.0, 0.0
     return qty, lev

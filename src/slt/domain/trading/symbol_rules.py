@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from slt.domain.trading.margin_nb import CAP, CUM, FLOOR, MAX_LEVERAGE, MMR
+from slt.domain.trading.params import MarketRules
 from slt.errors import SltError
 
 F64 = npt.NDArray[np.float64]
@@ -110,6 +111,10 @@ class SymbolRules:
 
     def __hash__(self) -> int:
         return hash(self._scalars())
+
+    def kernel(self) -> MarketRules:
+        """The rules as the kernels take them."""
+        return MarketRules(self.tick_size, self.step_size, self.min_notional, self.brackets)
 
     def _scalars(self) -> tuple[str, float, float, float, float]:
         return (self.symbol, self.tick_size, self.step_size, self.min_notional, self.max_leverage)

@@ -1,4 +1,5 @@
-"""The backtest's trading configuration: risk, exits, costs and the strategy, from a TOML file.
+"""The trading configuration: risk, exits, costs, the strategy and reconciliation, from a TOML
+file.
 
 Every section and field has a default, so ``slt backtest`` runs without a file. Checks that
 need the symbol's exchange rules (stop inside the liquidation distance) live in
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from slt.domain.trading.enums import SIZING_MODES
 from slt.domain.trading.params import CostParams, ExitParams, SizingParams
+from slt.engine.config import EngineConfig, StopRule
 from slt.errors import ConfigError
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -31,6 +33,7 @@ class RiskConfig(BaseModel):
     leverage_max: int = Field(default=10, ge=1, le=125)
     win_rate_lookback: int = Field(default=20, ge=1, le=10_000)
     win_rate_min_trades: int = Field(default=5, ge=0)
+    max_open_positions: int = Field(default=10, ge=0, le=1_000)  # 0: no limit
 
     @model_validator(mode="after")
     def _consistent(self) -> RiskConfig:
@@ -83,6 +86,13 @@ class CostConfig(BaseModel):
     funding_fallback_rate_pct: float = Field(default=0.01, ge=-1, le=1, allow_inf_nan=False)
 
 
+class ReconcileConfig(BaseModel):
+    model_config = _STRICT
+    # A position on the exchange the bot did not open (or more than it holds): keep it under
+    # a stop ("adopt") or close it at market ("flatten").
+    unknown_position: Literal["adopt", "flatten"] = "flatten"
+
+
 class StrategyConfig(BaseModel):
     model_config = _STRICT
     name: str = "smc"
@@ -99,6 +109,27 @@ class TradingConfig(BaseModel):
     exits: ExitConfig = Field(default_factory=ExitConfig)
     costs: CostConfig = Field(default_factory=CostConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
+
+    def engine(self) -> EngineConfig:
+        """The kernel-ready form the engine takes."""
+        r, c = self.risk, self.costs
+        return EngineConfig(
+            initial_equity=self.initial_equity,
+            exits=self.exit_params(),
+            costs=self.cost_params(),
+            sizing=self.sizing_params(),
+            stops=StopRule(
+                atr=r.sizing == "atr",
+                stop_loss_pct=self.exits.stop_loss_pct,
+                atr_multiple=r.atr_stop_multiple,
+                atr_min_pct=r.atr_stop_min_pct,
+                atr_max_pct=r.atr_stop_max_pct,
+            ),
+            funding=c.funding,
+            funding_fallback_rate_pct=c.funding_fallback_rate_pct,
+            adopt_unknown=self.reconcile.unknown_position == "adopt",
+        )
 
     def exit_params(self) -> ExitParams:
         minutes = self.exits.max_holding_minutes

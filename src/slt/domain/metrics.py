@@ -11,7 +11,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from slt.engine.results import BacktestResult
+from slt.domain.results import BacktestResult, SymbolBars
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -60,6 +60,44 @@ def compute_metrics(result: BacktestResult) -> dict[str, Metric]:
         "n_trades": len(result.trades),
         "fees_paid": float(sum(t.fees for t in result.trades)),
         "funding_paid": float(sum(t.funding for t in result.trades)),
+    }
+
+
+SYMBOL_METRIC_KEYS = (
+    "n_trades",
+    "win_rate",
+    "profit_factor",
+    "net_pnl",
+    "net_pnl_pct_of_initial",
+    "avg_trade_pnl_pct",
+    "long_trades",
+    "short_trades",
+    "exposure_pct",
+    "fees_paid",
+    "funding_paid",
+)
+
+
+def symbol_metrics(result: BacktestResult, bars: SymbolBars) -> dict[str, Metric]:
+    """One symbol's share of a portfolio run, from its trades and bars (keys as in
+    ``SYMBOL_METRIC_KEYS``). Equity belongs to the account, so ratios of returns over time
+    (Sharpe, drawdown) are the portfolio's only."""
+    trades = [t for t in result.trades if t.symbol == bars.symbol]
+    pnl = np.array([t.pnl for t in trades], dtype=np.float64)
+    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+    held = np.asarray(bars.in_position, dtype=np.bool_)
+    return {
+        "n_trades": len(trades),
+        "win_rate": len(wins) / len(pnl) if len(pnl) else None,
+        "profit_factor": float(wins.sum() / -losses.sum()) if len(losses) else None,
+        "net_pnl": float(pnl.sum()),
+        "net_pnl_pct_of_initial": float(pnl.sum()) / float(result.initial_equity) * 100.0,
+        "avg_trade_pnl_pct": float(np.mean([t.pnl_pct for t in trades])) if trades else None,
+        "long_trades": sum(1 for t in trades if t.side == "long"),
+        "short_trades": sum(1 for t in trades if t.side == "short"),
+        "exposure_pct": float(held.mean() * 100.0) if len(held) else None,
+        "fees_paid": float(sum(t.fees for t in trades)),
+        "funding_paid": float(sum(t.funding for t in trades)),
     }
 
 
