@@ -9,18 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from slt.domain.trading.params import CostParams, ExitParams, SizingParams
-
-
-class StopRule(NamedTuple):
-    """Where the stop goes: a fixed percentage, or a multiple of ATR within bounds."""
-
-    atr: bool = False
-    stop_loss_pct: float = 1.5
-    atr_multiple: float = 2.0
-    atr_min_pct: float = 0.3
-    atr_max_pct: float = 5.0
-    atr_period: int = 14
+from slt.domain.trading.params import CostParams, ExitParams, SizingParams, StopRule
 
 
 class EngineConfig(NamedTuple):

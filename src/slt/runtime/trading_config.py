@@ -13,8 +13,8 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from slt.domain.trading.enums import SIZING_MODES
-from slt.domain.trading.params import CostParams, ExitParams, SizingParams
-from slt.engine.config import EngineConfig, StopRule
+from slt.domain.trading.params import CostParams, ExitParams, SizingParams, StopRule
+from slt.engine.config import EngineConfig
 from slt.errors import ConfigError
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)

@@ -59,6 +59,18 @@ class SizingParams(NamedTuple):
     max_open_positions: int = 10  # across all symbols of the account
 
 
+class StopRule(NamedTuple):
+    """Where the stop goes: a fixed percentage of the entry, or a multiple of ATR (Wilder,
+    ``atr_period`` bars) within bounds."""
+
+    atr: bool = False
+    stop_loss_pct: float = 1.5
+    atr_multiple: float = 2.0
+    atr_min_pct: float = 0.3
+    atr_max_pct: float = 5.0
+    atr_period: int = 14
+
+
 class MarketRules(NamedTuple):
     """One symbol's exchange rules as kernels read them (see ``SymbolRules``): prices on the
     tick grid, quantities in whole steps, a minimum notional, and the leverage brackets
