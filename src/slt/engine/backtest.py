@@ -216,13 +216,19 @@ def layout(
         [np.full(len(p.open_time_ms), s, np.int64) for s, p in enumerate(spans)]
     )
     time = np.concatenate([p.open_time_ms for p in spans]).astype(np.int64)
-    order = np.lexsort((symbol, time))
-    last = np.concatenate(
-        [np.arange(len(p.open_time_ms)) == len(p.open_time_ms) - 1 for p in spans]
-    )
+    # Each span is in time order, so a stable sort by time alone orders by (time, symbol),
+    # and timsort merges the sorted runs in about linear time. One symbol needs no order.
+    order = None if len(spans) == 1 else np.argsort(time, kind="stable")
+    last = np.zeros(len(time), dtype=np.bool_)
+    last[np.cumsum([len(p.open_time_ms) for p in spans]) - 1] = True
 
     def cat(values: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.ascontiguousarray(np.concatenate(values)[order], dtype=dtype)
+        joined = np.concatenate(values) if len(values) > 1 else values[0]
+        column: np.ndarray = np.ascontiguousarray(
+            joined if order is None else joined[order], dtype=dtype
+        )
+        # A read-only column (memory-mapped candles) would compile the kernels once more.
+        return column if column.flags.writeable else column.copy()
 
     minutes = [p.minute for p in spans if p.minute is not None]
     offset = 0
@@ -242,13 +248,13 @@ def layout(
     counts = [len(f.time_ms) for f in plans]
     f_start = np.cumsum([0, *counts[:-1]]).astype(np.int64)
     return Market(
-        bar_time_ms=time[order],
-        bar_symbol=symbol[order],
+        bar_time_ms=cat([time], np.int64),
+        bar_symbol=cat([symbol], np.int64),
         open=cat([p.open for p in spans], np.float64),
         high=cat([p.high for p in spans], np.float64),
         low=cat([p.low for p in spans], np.float64),
         close=cat([p.close for p in spans], np.float64),
-        last_of_symbol=np.ascontiguousarray(last[order]),
+        last_of_symbol=cat([last], np.bool_),
         direction=cat([p.signals.direction for p in spans], np.int8),
         confidence=cat([p.signals.confidence for p in spans], np.float64),
         stop_pct=cat([p.signals.stop_pct for p in spans], np.float64),
@@ -344,10 +350,13 @@ def assemble_result(
     step_close = np.full(len(step_time_ms), np.nan)
     in_step = np.zeros(len(step_time_ms), dtype=np.bool_)
     for s, (symbol, (times, closes)) in enumerate(zip(symbols, bars, strict=True)):
-        mine = tuple(t for t in trades if t.symbol == symbol)
+        mine = trades if len(symbols) == 1 else tuple(t for t in trades if t.symbol == symbol)
         held = exposure(times, mine)
         per_symbol.append(SymbolBars(symbol, times, closes, held))
-        at = np.searchsorted(step_time_ms, times)
+        if len(times) == len(step_time_ms) and np.array_equal(times, step_time_ms):
+            at: npt.NDArray[np.intp] | slice = slice(None)  # trades at every step
+        else:
+            at = np.searchsorted(step_time_ms, times)
         in_step[at] |= held
         if s == 0:
             step_close[at] = closes

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from slt.domain.features.jit import step_jit
+from slt.domain.features.jit import inline_jit, step_jit
 from slt.domain.trading.enums import (
     EMERGENCY_CLOSE,
     LIQUIDATION,
@@ -250,13 +250,17 @@ def find_order_nb(book: Book, sym: int, seq: int) -> int:
 
 
 @step_jit
-def _reusable_slots_nb(book: Book, sym: int) -> int:
+def _has_slots_nb(book: Book, sym: int, need: int) -> bool:
+    """At least ``need`` order slots free or reusable; stops at the ``need``-th (a full scan
+    per event cost more than the rest of a quiet event)."""
     n = 0
     for k in range(book.orders.shape[1]):
         status = book.orders[sym, k].status
         if status == FREE or is_terminal_nb(status):
             n += 1
-    return n
+            if n >= need:
+                return True
+    return False
 
 
 @step_jit
@@ -581,12 +585,12 @@ def _check_room_nb(book: Book, out: Outbox, sym: int) -> int:
         return _fail_nb(out, ERR_BAD_EVENT, sym, 0, 0)
     if not _room_nb(out):
         return _fail_nb(out, ERR_OUTPUT_FULL, sym, 0, 0)
-    if _reusable_slots_nb(book, sym) < SLOTS_PER_EVENT:
+    if not _has_slots_nb(book, sym, SLOTS_PER_EVENT):
         return _fail_nb(out, ERR_ORDER_TABLE_FULL, sym, 0, 0)
     return 0
 
 
-@step_jit
+@inline_jit
 def on_candle_closed_nb(
     book: Book,
     table: SymbolTable,
@@ -686,7 +690,7 @@ def _remember_trade_nb(book: Book, sym: int, trade_id: int) -> None:
     book.trade_id_count[sym] = n + 1
 
 
-@step_jit
+@inline_jit
 def on_order_filled_nb(
     book: Book,
     table: SymbolTable,
@@ -763,7 +767,7 @@ def on_order_filled_nb(
     return 0
 
 
-@step_jit
+@inline_jit
 def on_liquidated_nb(
     book: Book,
     table: SymbolTable,
@@ -789,7 +793,7 @@ def on_liquidated_nb(
     return 0
 
 
-@step_jit
+@inline_jit
 def on_order_status_nb(
     book: Book, table: SymbolTable, p: DecisionParams, out: Outbox, kind: int, sym: int,
     seq: int, code: int,
@@ -852,7 +856,7 @@ def _rejected_nb(book: Book, out: Outbox, sym: int, k: int, code: int) -> None:
     _notify_nb(out, sym, NOTE_ORDER_REJECTED, o.seq, float(code))
 
 
-@step_jit
+@inline_jit
 def on_funding_paid_nb(book: Book, out: Outbox, sym: int, amount: float) -> int:
     """Funding the exchange charged (positive) or paid (negative) for the symbol's position."""
     if sym < 0 or sym >= len(book.positions) or not np.isfinite(amount):
@@ -866,7 +870,7 @@ def on_funding_paid_nb(book: Book, out: Outbox, sym: int, amount: float) -> int:
     return 0
 
 
-@step_jit
+@inline_jit
 def on_close_requested_nb(book: Book, out: Outbox, sym: int, reason: int) -> int:
     """Close the whole position at market (end of data, a user's request); a held reversal
     entry is dropped."""
@@ -882,7 +886,7 @@ def on_close_requested_nb(book: Book, out: Outbox, sym: int, reason: int) -> int
     return 0
 
 
-@step_jit
+@inline_jit
 def on_model_changed_nb(book: Book, out: Outbox, version: int) -> int:
     if not _room_nb(out):
         return _fail_nb(out, ERR_OUTPUT_FULL, 0, 0, 0)
@@ -919,7 +923,7 @@ def quiet_close_nb(
     return True
 
 
-@step_jit
+@inline_jit
 def apply_event_nb(
     book: Book, table: SymbolTable, p: DecisionParams, out: Outbox, ev: Position
 ) -> int:

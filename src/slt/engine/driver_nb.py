@@ -250,8 +250,8 @@ def run_steps_nb(
             if a < 0:
                 a, b = 0, 0
             tail = 0
-            if touched_nb(venue.orders, venue.positions, venue.levels, s, m.open[i], m.high[i],
-                          m.low[i], x.buf):  # fmt: skip
+            if touched_nb(venue.orders, venue.positions, venue.levels, venue.symbols, s,
+                          m.open[i], m.high[i], m.low[i]):  # fmt: skip
                 tail = match_position_nb(
                     venue, vp, table, s, m.minute_time_ms[a:b], m.minute_open[a:b],
                     m.minute_high[a:b], m.minute_low[a:b], x.buf, queue, tail,

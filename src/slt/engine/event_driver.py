@@ -65,7 +65,8 @@ def run_events(
     return driver.outcome()
 
 
-def _rules(p: Prepared) -> list[SymbolRules]:
+def rules_of(p: Prepared) -> list[SymbolRules]:
+    """The symbols' exchange rules as the prepared market holds them."""
     t = p.table
     return [
         SymbolRules(
@@ -92,7 +93,7 @@ class EventDriver:
         observe: Observer | None = None,
     ) -> None:
         self.p = prepared
-        self.reducer = Reducer(prepared.config, _rules(prepared))
+        self.reducer = Reducer(prepared.config, rules_of(prepared))
         self.state = self.reducer.new_state(run_id)
         self.exchange = SimulatedExchange(
             run_id, prepared.symbols, prepared.table, prepared.venue, model_versions

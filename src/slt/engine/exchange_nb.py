@@ -43,6 +43,7 @@ from slt.domain.trading.exits_nb import (
     is_ambiguous_nb,
     resolve_segment_nb,
     time_stop_due_nb,
+    touches_nb,
     update_levels_nb,
 )
 from slt.domain.trading.margin_nb import liquidation_price_nb
@@ -118,27 +119,13 @@ def _chance_nb(v: Venue, rate: float) -> bool:
 
 @step_jit
 def _event_nb(out: F64, n: int, kind: int, sym: int, seq: int, time_ms: int) -> int:
+    """A new event row; only the fields its kind uses are written (readers go by kind)."""
     e = out[n]
     e.kind = kind
     e.symbol = sym
     e.seq = seq
     e.time_ms = time_ms
-    e.trade_id = 0
-    e.price = 0.0
-    e.qty = 0.0
-    e.fee = 0.0
     e.code = 0
-    e.open_time_ms = 0
-    e.open = 0.0
-    e.high = 0.0
-    e.low = 0.0
-    e.close = 0.0
-    e.direction = 0
-    e.confidence = 0.0
-    e.stop_pct = 0.0
-    e.gate = False
-    e.rate = 0.0
-    e.mark = 0.0
     return n + 1
 
 
@@ -205,6 +192,7 @@ def _release_nb(v: Venue, sym: int, k: int) -> None:
     o = v.orders[sym, k]
     s = v.symbols[sym]
     o.seq = 0
+    s.levels_fresh = False
     s.resting -= 1
     if o.kind == MARKET:
         s.markets -= 1
@@ -233,6 +221,7 @@ def _book_fill_nb(v: Venue, table: SymbolTable, sym: int, side: int, qty: float,
                   time_ms: int, leverage: float) -> None:  # fmt: skip
     """The exchange's own position after a fill of ``side`` (one-way mode: fills net)."""
     pos = v.positions[sym]
+    v.symbols[sym].levels_fresh = False
     rules = market_rules_nb(table, sym)
     if pos.side == -side:
         reduced = min(qty, pos.qty)
@@ -263,7 +252,7 @@ def _book_fill_nb(v: Venue, table: SymbolTable, sym: int, side: int, qty: float,
     pos.liq = liquidation_price_nb(side, pos.entry_price, pos.qty, pos.margin, rules.brackets)
 
 
-@step_jit
+@inline_jit
 def _fill_order_nb(
     v: Venue,
     p: VenueParams,
@@ -280,6 +269,7 @@ def _fill_order_nb(
     """Fill ``qty`` of order slot ``k`` at ``price`` (fees and slippage already decided)."""
     o = v.orders[sym, k]
     o.filled += qty
+    v.symbols[sym].levels_fresh = False
     done = o.close_position or o.filled >= o.quantity * (1.0 - _QTY_TOLERANCE)
     seq = o.seq
     n = _fill_events_nb(v, p, out, n, sym, seq, time_ms, price, qty, maker, False, done)
@@ -294,7 +284,7 @@ def _fill_order_nb(
     return n
 
 
-@step_jit
+@inline_jit
 def _market_fill_nb(
     v: Venue, p: VenueParams, table: SymbolTable, out: F64, n: int, sym: int, k: int
 ) -> int:
@@ -313,19 +303,19 @@ def _market_fill_nb(
         qty = min(o.quantity - o.filled, pos.qty)
         price, _fee = exit_fill_terms_nb(pos.side, s.open, qty, False, False, bar_range, p.costs)
         o.close_position = True  # reduce-only market: whatever it could reduce, it is done
-        return _fill_order_nb(v, p, table, out, n, sym, k, s.open_time_ms, price, qty, False)
-    if s.gap:
-        seq = o.seq
-        _release_nb(v, sym, k)
-        return _status_event_nb(
-            out, n, EV_ORDER_EXPIRED, sym, seq, s.open_time_ms, XR_NO_MARKET_DATA
-        )
-    qty = o.quantity - o.filled
-    price, _fee = entry_fill_terms_nb(o.side, qty, s.open, bar_range, p.costs)
+    else:
+        if s.gap:
+            seq = o.seq
+            _release_nb(v, sym, k)
+            return _status_event_nb(
+                out, n, EV_ORDER_EXPIRED, sym, seq, s.open_time_ms, XR_NO_MARKET_DATA
+            )
+        qty = o.quantity - o.filled
+        price, _fee = entry_fill_terms_nb(o.side, qty, s.open, bar_range, p.costs)
     return _fill_order_nb(v, p, table, out, n, sym, k, s.open_time_ms, price, qty, False)
 
 
-@step_jit
+@inline_jit
 def execute_nb(
     v: Venue, p: VenueParams, table: SymbolTable, cmd: Position, out: F64, n: int
 ) -> int:
@@ -347,7 +337,7 @@ def execute_nb(
     return n
 
 
-@step_jit
+@inline_jit
 def place_nb(
     v: Venue,
     p: VenueParams,
@@ -383,6 +373,7 @@ def place_nb(
         return _status_event_nb(out, n, EV_ORDER_REJECTED, sym, seq, time_ms, XR_UNSUPPORTED)
     o = v.orders[sym, k]
     s.resting += 1
+    s.levels_fresh = False
     if kind == MARKET:
         s.markets += 1
     o.seq = seq
@@ -401,7 +392,7 @@ def place_nb(
     return n
 
 
-@step_jit
+@inline_jit
 def cancel_nb(v: Venue, p: VenueParams, sym: int, seq: int, out: F64, n: int) -> int:
     """Cancel a resting order: canceled, refused if it is not open, or (a fault) only once
     the bar is matched."""
@@ -537,14 +528,15 @@ def _farthest_stop_nb(orders: F64, sym: int, side: int, skip: int) -> int:
 
 @step_jit
 def _levels_view_nb(
-    orders: F64, positions: F64, levels: F64, sym: int
+    orders: F64, positions: F64, levels: F64, symbols: F64, sym: int
 ) -> tuple[int, int, int, int]:
-    """The resting orders seen as exit levels of the position, in ``levels[0]``: the nearest
+    """The resting orders seen as exit levels of the position, in ``levels[sym]``: the nearest
     stop, the farthest other stop as the emergency close, the nearest limit as the partial,
     the next as the target. Returns their order slots (stop, emergency, partial, target), -1
     where there is none. Without a stop, only the liquidation price can end the position."""
     pos = positions[sym]
-    view = levels[0]
+    view = levels[sym]
+    symbols[sym].levels_fresh = True
     side = pos.side
     view.side = side
     view.qty = pos.qty
@@ -578,17 +570,19 @@ def _levels_view_nb(
     return stop, emergency, partial, target
 
 
-@step_jit
+@inline_jit
 def touched_nb(
-    orders: F64, positions: F64, levels: F64, sym: int, open_: float, high: float, low: float,
-    buf: F64,
+    orders: F64, positions: F64, levels: F64, symbols: F64, sym: int, open_: float,
+    high: float, low: float,
 ) -> bool:  # fmt: skip
     """Does the bar reach a resting order or the liquidation price of the position? If not,
-    none of its 1m candles does either, and nothing fills."""
+    none of its 1m candles does either, and nothing fills. The view of the levels is kept
+    between bars until an order or the position changes (most bars change neither)."""
     if positions[sym].side == 0:
         return False
-    _levels_view_nb(orders, positions, levels, sym)
-    return resolve_segment_nb(levels[0], open_, high, low, buf) > 0
+    if not symbols[sym].levels_fresh:
+        _levels_view_nb(orders, positions, levels, symbols, sym)
+    return touches_nb(levels[sym], open_, high, low)
 
 
 @step_jit
@@ -605,8 +599,10 @@ def _match_segment_nb(
     out: F64,
     n: int,
 ) -> int:
-    stop, emergency, partial, target = _levels_view_nb(v.orders, v.positions, v.levels, sym)
-    view = v.levels[0]
+    stop, emergency, partial, target = _levels_view_nb(
+        v.orders, v.positions, v.levels, v.symbols, sym
+    )
+    view = v.levels[sym]
     if view.side == 0:
         return n
     count = resolve_segment_nb(view, open_, high, low, buf)
@@ -622,6 +618,7 @@ def _match_segment_nb(
                                 True)  # fmt: skip
             pos.side = 0
             pos.qty = 0.0
+            v.symbols[sym].levels_fresh = False
             return n
         k = stop
         if reason == EMERGENCY_CLOSE:
@@ -656,8 +653,8 @@ def match_position_nb(
     """The bar reached the position's orders (``touched_nb``): fill them, on the bar's 1m
     candles (when given) if a stop and a target both lie inside it, else the worst case."""
     s = v.symbols[sym]
-    _levels_view_nb(v.orders, v.positions, v.levels, sym)
-    if len(minute_open) > 0 and is_ambiguous_nb(v.levels[0], s.high, s.low):
+    _levels_view_nb(v.orders, v.positions, v.levels, v.symbols, sym)
+    if len(minute_open) > 0 and is_ambiguous_nb(v.levels[sym], s.high, s.low):
         for j in range(len(minute_open)):
             n = _match_segment_nb(
                 v, p, table, sym, minute_time_ms[j], minute_open[j], minute_high[j],
@@ -946,7 +943,7 @@ def match_phase_nb(
     (events written, virtual outcomes written)."""
     s = v.symbols[sym]
     n = 0
-    if touched_nb(v.orders, v.positions, v.levels, sym, s.open, s.high, s.low, buf):
+    if touched_nb(v.orders, v.positions, v.levels, v.symbols, sym, s.open, s.high, s.low):
         n = match_position_nb(v, p, table, sym, minute_time_ms, minute_open, minute_high,
                               minute_low, buf, out, n)  # fmt: skip
     if s.late_cancels > 0:

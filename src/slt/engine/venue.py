@@ -77,6 +77,7 @@ VENUE_SYMBOL_DT = np.dtype(
         ("markets", I8),  # market orders among them, waiting for an open
         ("late_cancels", I8),  # cancels that take effect at the end of the bar (fault)
         ("virtuals", I8),  # virtual positions pending or open
+        ("levels_fresh", B1),  # ``levels[symbol]`` still shows its orders and position
     ],
     align=True,
 )
@@ -145,7 +146,7 @@ class Venue(NamedTuple):
     orders: Records  # VENUE_ORDER_DT[symbols, MAX_VENUE_ORDERS]
     symbols: Records  # VENUE_SYMBOL_DT[symbols]
     rng: npt.NDArray[np.uint64]  # [1]
-    levels: Records  # POSITION_DT[1]: scratch, the resting orders seen as exit levels
+    levels: Records  # POSITION_DT[symbols]: the resting orders seen as exit levels
     virtual: Records  # POSITION_DT[capacity]
     virtual_meta: Records  # VIRTUAL_META_DT[capacity]
     counters: npt.NDArray[np.int64]  # [virtual slots in use, next serial, slots below it used]
@@ -160,7 +161,7 @@ def new_venue(n_symbols: int, faults: Faults, virtual_capacity: int = VIRTUAL_CA
         orders=np.zeros((n_symbols, MAX_VENUE_ORDERS), dtype=VENUE_ORDER_DT),
         symbols=symbols,
         rng=rng,
-        levels=np.zeros(1, dtype=POSITION_DT),
+        levels=np.zeros(n_symbols, dtype=POSITION_DT),
         virtual=np.zeros(virtual_capacity, dtype=POSITION_DT),
         virtual_meta=np.zeros(virtual_capacity, dtype=VIRTUAL_META_DT),
         counters=np.zeros(3, dtype=np.int64),

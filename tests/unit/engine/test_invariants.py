@@ -21,6 +21,7 @@ from slt.domain.results import MarketData
 from slt.domain.series import Candles, Market, SeriesKey
 from slt.engine.backtest import ModelChange
 from slt.engine.config import EngineConfig
+from slt.engine.exchange_nb import _levels_view_nb
 from slt.engine.messages import (
     CandleClosed,
     Command,
@@ -157,6 +158,26 @@ def cases(draw: st.DrawFn) -> Case:
     return datas, signals, draw(configs()), draw(faults()), changes, score
 
 
+_VIEW_FIELDS = (
+    "side", "qty", "liq", "stop", "stop_reason", "emergency", "partial_price", "partial_qty",
+    "target",
+)  # fmt: skip
+
+
+def _levels_kept_fresh(x: SimulatedExchange) -> None:
+    """The exchange keeps each symbol's view of its levels between bars; one it calls fresh
+    equals a view made now from its orders and position."""
+    v = x.venue
+    for s in range(len(v.symbols)):
+        if not v.symbols[s]["levels_fresh"]:
+            continue
+        levels, symbols = v.levels.copy(), v.symbols.copy()
+        _levels_view_nb(v.orders, v.positions, levels, symbols, s)
+        for name in _VIEW_FIELDS:
+            kept, now = v.levels[s][name], levels[s][name]
+            assert kept == now or (math.isnan(kept) and math.isnan(now)), (s, name, kept, now)
+
+
 class Watch:
     """Checks after every event of the event wiring."""
 
@@ -167,9 +188,10 @@ class Watch:
         self.checked_entries = 0
 
     def __call__(
-        self, event: Event, commands: list[Command], state: PortfolioState, _x: SimulatedExchange
+        self, event: Event, commands: list[Command], state: PortfolioState, x: SimulatedExchange
     ) -> None:
         book = state.book
+        _levels_kept_fresh(x)
         if isinstance(event, OrderFilled):
             assert event.fee >= 0
         self.closed_pnl += sum(c.trade.pnl for c in commands if isinstance(c, Persist))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from slt.domain.features.jit import step_jit
+from slt.domain.features.jit import inline_jit, step_jit
 from slt.domain.trading.enums import (
     BREAK_EVEN,
     EMERGENCY_CLOSE,
@@ -80,6 +80,26 @@ def resolve_segment_nb(pos: Position, open_: float, high: float, low: float, out
         price = open_ if s * open_ >= s * target else target
         k = _put(out, k, price, qty, TAKE_PROFIT, 1.0)
     return k
+
+
+@inline_jit
+def touches_nb(pos: Position, open_: float, high: float, low: float) -> bool:
+    """``resolve_segment_nb(pos, ...) > 0`` without writing the fills: the test of every bar
+    with a position open, inlined where a call would cost more than the comparisons."""
+    side = pos.side
+    if side == 0:
+        return False
+    s = 1.0 if side > 0 else -1.0
+    if s * open_ <= s * pos.stop or (pos.liq > 0 and s * open_ <= s * pos.liq):
+        return True
+    if pos.emergency > 0 and s * open_ <= s * pos.emergency:
+        return True
+    if s * (low if s > 0 else high) <= s * pos.stop:
+        return True
+    favourable = s * (high if s > 0 else low)
+    partial, target = pos.partial_price, pos.target
+    hits_partial = not np.isnan(partial) and favourable >= s * partial
+    return hits_partial or (pos.qty > 0 and not np.isnan(target) and favourable >= s * target)
 
 
 @step_jit
