@@ -86,6 +86,17 @@ def symbol_table(rules: Sequence[SymbolRules]) -> SymbolTable:
     )
 
 
+def table_rules(symbols: Sequence[str], t: SymbolTable) -> list[SymbolRules]:
+    """The symbols' exchange rules back from their table (``symbol_table``'s inverse)."""
+    return [
+        SymbolRules(
+            symbol, float(t.tick_size[s]), float(t.step_size[s]), float(t.min_notional[s]),
+            float(t.brackets[s, 0, 2]), t.brackets[s, : t.n_brackets[s]].copy(),
+        )
+        for s, symbol in enumerate(symbols)
+    ]  # fmt: skip
+
+
 def new_book(n_symbols: int, initial_equity: float, win_rate_lookback: int) -> Book:
     account = np.zeros(1, dtype=ACCOUNT_DT)
     account[0]["wallet"] = initial_equity

@@ -20,6 +20,7 @@ from slt.domain.results import BacktestResult
 from slt.domain.trading.enums import END_OF_DATA, EXIT_REASONS
 from slt.domain.trading.symbol_rules import SymbolRules
 from slt.engine.backtest import Prepared, result_of
+from slt.engine.book import table_rules
 from slt.engine.decision_nb import account_equity_nb
 from slt.engine.messages import (
     CandleClosed,
@@ -67,14 +68,7 @@ def run_events(
 
 def rules_of(p: Prepared) -> list[SymbolRules]:
     """The symbols' exchange rules as the prepared market holds them."""
-    t = p.table
-    return [
-        SymbolRules(
-            symbol, float(t.tick_size[s]), float(t.step_size[s]), float(t.min_notional[s]),
-            float(t.brackets[s, 0, 2]), t.brackets[s, : t.n_brackets[s]],
-        )
-        for s, symbol in enumerate(p.symbols)
-    ]  # fmt: skip
+    return table_rules(p.symbols, p.table)
 
 
 class EventDriver:
@@ -185,7 +179,8 @@ class EventDriver:
                 s, t, o, h, lo, c = step[0][:6]
                 events, matched = exchange.open_and_match(s, t, o, h, lo, c, funding[s],
                                                           step[0][11])  # fmt: skip
-                yield from deliver(events)
+                if events:  # most bars have none: no queue to build
+                    yield from deliver(events)
                 if not matched:
                     yield from deliver(exchange.match_bar(s, step[0][11]))
             else:

@@ -7,7 +7,7 @@ module writes and reads it, and replays the entries.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ import numpy as np
 from slt.domain.results import BacktestResult
 from slt.domain.trading.symbol_rules import SymbolRules
 from slt.engine.backtest import Prepared, assemble_result
+from slt.engine.book import table_rules
 from slt.engine.config import EngineConfig, config_from_dict, config_to_dict
 from slt.engine.decision_nb import account_equity_nb
 from slt.engine.messages import Command, Event, Persist
@@ -32,26 +33,42 @@ def journal_header(
     prepared: Prepared, run_id: str, report_run: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """What a backtest journal's first line holds."""
-    t = prepared.table
-    rules = [
-        {
-            "symbol": symbol,
-            "tick_size": float(t.tick_size[s]),
-            "step_size": float(t.step_size[s]),
-            "min_notional": float(t.min_notional[s]),
-            "max_leverage": float(t.brackets[s, 0, 2]),
-            "brackets": t.brackets[s, : t.n_brackets[s]].tolist(),
-        }
-        for s, symbol in enumerate(prepared.symbols)
-    ]
+    header = session_header(
+        run_id, prepared.symbols, prepared.timeframe, prepared.timeframe_ms,
+        table_rules(prepared.symbols, prepared.table), prepared.config, "backtest",
+    )  # fmt: skip
+    header["report_run"] = report_run or {}
+    return header
+
+
+def session_header(
+    run_id: str,
+    symbols: Sequence[str],
+    timeframe: str,
+    timeframe_ms: int,
+    rules: Sequence[SymbolRules],
+    config: EngineConfig,
+    mode: str,
+) -> dict[str, Any]:
+    """The first line of any session's journal: enough to build the same reducer again."""
     return {
         "run_id": run_id,
-        "symbols": list(prepared.symbols),
-        "timeframe": prepared.timeframe,
-        "timeframe_ms": prepared.timeframe_ms,
-        "rules": rules,
-        "config": config_to_dict(prepared.config),
-        "report_run": report_run or {},
+        "mode": mode,
+        "symbols": list(symbols),
+        "timeframe": timeframe,
+        "timeframe_ms": timeframe_ms,
+        "rules": [
+            {
+                "symbol": r.symbol,
+                "tick_size": float(r.tick_size),
+                "step_size": float(r.step_size),
+                "min_notional": float(r.min_notional),
+                "max_leverage": float(r.max_leverage),
+                "brackets": np.asarray(r.brackets, dtype=np.float64).tolist(),
+            }
+            for r in rules
+        ],
+        "config": config_to_dict(config),
     }
 
 

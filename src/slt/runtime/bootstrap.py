@@ -28,7 +28,10 @@ if TYPE_CHECKING:
     from slt.domain.trading.symbol_rules import SymbolRules
     from slt.engine.backtest import FundingPlan, Prepared
     from slt.engine.config import EngineConfig
+    from slt.engine.messages import Command, Event
     from slt.engine.reducer import Reducer
+    from slt.engine.sim_exchange import SimulatedExchange
+    from slt.engine.state import PortfolioState
     from slt.runtime.trading_config import TradingConfig
 
 EngineName = Literal["compiled", "events"]
@@ -234,33 +237,45 @@ def run_backtest_mode(
 @dataclass
 class TradingWiring:
     """What ``slt paper`` and ``slt live`` run: the reducer and its state, an execution
-    client, the journal; the runtime feeds it events and routes its commands."""
+    client, the journal (whose header lets ``slt replay`` rebuild the session); the runtime
+    feeds it events and routes its commands."""
 
     reducer: Reducer
-    run_id: str
-    execution: Any
+    state: PortfolioState
+    execution: SimulatedExchange
     journal: JsonlJournal | None
+
+    def step(self, event: Event) -> tuple[list[Command], list[Event]]:
+        """Journal the event, apply it, send the commands: (the commands, what comes back)."""
+        if self.journal is not None:
+            self.journal.append(event)
+        self.state, commands = self.reducer.step(self.state, event)
+        return commands, self.execution.execute(commands) if commands else []
 
 
 def paper_wiring(plan: RunPlan, journal: Path | None = None) -> TradingWiring:
-    """Paper trading: the simulated exchange fills the reducer's orders."""
+    """Paper trading: the simulated exchange fills the reducer's orders; never a real order.
+    The journal is fsynced event by event, as live trading's will be."""
     from slt.adapters.journal import JsonlJournal
     from slt.domain.timeframes import timeframe_ms
     from slt.engine.book import symbol_table
     from slt.engine.reducer import Reducer
+    from slt.engine.replay import session_header
     from slt.engine.sim_exchange import SimulatedExchange
     from slt.engine.venue import Faults, VenueParams
 
     reducer = Reducer(plan.engine, plan.rules)
     run_id = new_run_id()
-    params = VenueParams(
-        plan.engine.costs, plan.engine.exits, timeframe_ms(plan.timeframe), Faults(), True
-    )
+    tf = timeframe_ms(plan.timeframe)
+    params = VenueParams(plan.engine.costs, plan.engine.exits, tf, Faults(), True)
     exchange = SimulatedExchange(run_id, plan.symbols, symbol_table(plan.rules), params)
     sink = None
     if journal is not None:
-        sink = JsonlJournal(journal, {"run_id": run_id, "mode": "paper"}, fsync=True)
-    return TradingWiring(reducer, run_id, exchange, sink)
+        header = session_header(
+            run_id, plan.symbols, plan.timeframe, tf, plan.rules, plan.engine, "paper"
+        )
+        sink = JsonlJournal(journal, header, fsync=True)
+    return TradingWiring(reducer, reducer.new_state(run_id), exchange, sink)
 
 
 def live_wiring(plan: RunPlan, journal: Path | None = None) -> TradingWiring:

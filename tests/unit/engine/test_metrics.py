@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from slt.domain.metrics import (
     METRIC_KEYS,
+    SYMBOL_METRIC_KEYS,
     compute_metrics,
     daily_returns,
     drawdown_pct,
     monthly_returns,
+    symbol_metrics,
 )
-from slt.domain.results import BacktestResult, ExitFill, Trade
+from slt.domain.results import BacktestResult, ExitFill, SymbolBars, Trade
 
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 HOUR = 3_600_000
@@ -191,3 +195,39 @@ def test_profit_factor_is_undefined_without_a_losing_trade_and_win_rate_without_
 def test_only_losing_trades_give_a_profit_factor_of_zero() -> None:
     m = compute_metrics(result(THREE_DAYS, trades=(trade(-5.0), trade(-1.0))))
     assert (m["profit_factor"], m["win_rate"]) == (0.0, 0.0)
+
+
+def test_per_symbol_metrics_count_only_that_symbol_s_trades_and_bars() -> None:
+    # Two symbols from one 1,000 USDT account. AAA: +100 (fees 1, funding 0.3) and -60 (fees 2,
+    # funding -0.1), one long and one short, in a position 3 of its 4 bars. BBB: +30, fees 0.5.
+    def of(symbol: str, pnl: float, side: str, fees: float, funding: float) -> Trade:
+        return trade(pnl, fees, funding)._replace(symbol=symbol, side=side, pnl_pct=pnl / 10)
+
+    trades = (
+        of("AAAUSDT", 100.0, "long", 1.0, 0.3),
+        of("BBBUSDT", 30.0, "long", 0.5, 0.0),
+        of("AAAUSDT", -60.0, "short", 2.0, -0.1),
+    )
+    opens = T0 + 12 * HOUR * np.arange(4, dtype=np.int64)
+    aaa = SymbolBars("AAAUSDT", opens, np.full(4, 100.0), np.array([True, True, False, True]))
+    bbb = SymbolBars("BBBUSDT", opens, np.full(4, 50.0), np.array([False, True, False, False]))
+    base = result([1000.0, 1100.0, 1040.0, 1070.0], trades=trades)
+    two = dataclasses.replace(base, symbols=("AAAUSDT", "BBBUSDT"), bars=(aaa, bbb))
+
+    a = symbol_metrics(two, aaa)
+    assert list(a) == list(SYMBOL_METRIC_KEYS)
+    assert a["n_trades"] == 2
+    assert a["win_rate"] == 0.5
+    assert a["profit_factor"] == pytest.approx(100.0 / 60.0)
+    assert a["net_pnl"] == pytest.approx(40.0)
+    assert a["net_pnl_pct_of_initial"] == pytest.approx(4.0)  # 40 of 1,000
+    assert a["avg_trade_pnl_pct"] == pytest.approx((10.0 - 6.0) / 2)
+    assert (a["long_trades"], a["short_trades"]) == (1, 1)
+    assert a["exposure_pct"] == pytest.approx(75.0)
+    assert a["fees_paid"] == pytest.approx(3.0)
+    assert a["funding_paid"] == pytest.approx(0.2)
+
+    b = symbol_metrics(two, bbb)
+    assert (b["n_trades"], b["win_rate"], b["profit_factor"]) == (1, 1.0, None)  # none lost
+    assert b["net_pnl"] == pytest.approx(30.0)
+    assert b["exposure_pct"] == pytest.approx(25.0)
