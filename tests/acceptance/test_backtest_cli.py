@@ -217,3 +217,28 @@ def test_a_journal_without_the_events_engine_is_refused_before_any_work(
     assert result.returncode == 2
     assert "--engine events" in result.stderr
     assert not (tmp_path / "j.jsonl").exists()
+
+
+def test_replay_of_a_fill_for_an_order_never_placed_stops_with_an_integrity_error(
+    imported: SltRunner, tmp_path: Path
+) -> None:
+    """A diverged journal is not bad input: exit 3, one line naming the order, no report."""
+    journal = tmp_path / "session.jsonl"
+    result = imported(
+        "backtest", "--symbol", "BTCUSDT", "--start", "2023-03-01", "--end", "2023-03-02",
+        "--strategy", "ema_cross", "--report-dir", tmp_path / "r", "--engine", "events",
+        "--journal", journal,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = journal.read_text().splitlines()
+    at, fill = next((k, json.loads(x)) for k, x in enumerate(lines) if '"OrderFilled"' in x)
+    run, symbol, _seq = fill["client_order_id"].split("-")
+    fill["client_order_id"] = f"{run}-{symbol}-999999"
+    lines.insert(at, json.dumps(fill))
+    journal.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "again"
+    result = imported("replay", journal, "--report-dir", out)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count("\n") == 1 and "integrity error" in result.stderr
+    assert "999999" in result.stderr
+    assert not out.exists()

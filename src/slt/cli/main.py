@@ -15,7 +15,7 @@ from slt.runtime.numba_cache import configure_numba_cache
 configure_numba_cache()
 
 from slt.cli.context import AppContext  # noqa: E402
-from slt.errors import SltError  # noqa: E402
+from slt.errors import IntegrityError, SltError  # noqa: E402
 
 app = typer.Typer(
     name="slt",
@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 
 EXIT_BAD_INPUT = 2
+EXIT_INTEGRITY = 3  # the engine refused an event: a bug or a diverged exchange, not the user
 
 
 @app.callback()
@@ -80,10 +81,16 @@ def run() -> None:
     """Console entry point: expected errors print one line to stderr and exit with code 2.
 
     Typer's standalone mode already turns usage errors into exit code 2 and ``Exit`` into its
-    code; everything else that is not an SltError is a bug and keeps its traceback.
+    code. An ``IntegrityError`` (the engine refused an event it cannot account for) stops the
+    run with code 3 and nothing half-written: a report is written whole or not at all, and a
+    journal ends with the refused event (a replay stops at the same place). Everything else is
+    a bug and keeps its traceback.
     """
     try:
         app()
     except SltError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except IntegrityError as exc:
+        typer.echo(f"integrity error, stopped safely: {exc}", err=True)
+        sys.exit(EXIT_INTEGRITY)
