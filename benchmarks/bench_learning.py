@@ -148,7 +148,7 @@ def training_set(candles: Candles) -> TrainingSet:
     picked = picked[valid[picked]]
     direction = np.zeros(len(candles), dtype=np.int8)
     direction[picked] = rng.choice(np.array([-1, 1], dtype=np.int8), size=len(picked))
-    config = TradingConfig()
+    config = TradingConfig().engine()
     outcomes = candle_outcomes(candles, direction, config, symbol_rules("BTCUSDT").tick_size)
     decision_ms = candles.open_time_ms + candles.key.timeframe_ms
     examples, _ = examples_from_outcomes(features, outcomes, decision_ms)
@@ -231,7 +231,7 @@ STAGES = (
     ("slt/engine/virtual.py", "virtual_outcomes", "virtual trades"),
     ("slt/learning/model.py", "train_model", "training (one model pair per fold)"),
     ("slt/learning/model.py", "predict", "scoring the folds' signals"),
-    ("slt/engine/backtest.py", "run_backtest", "backtests (filtered, unfiltered)"),
+    ("slt/engine/backtest.py", "run_portfolio", "backtests (filtered, unfiltered)"),
     ("slt/engine/walkforward_report.py", "walkforward_report", "report.json contents"),
     ("slt/adapters/report/walkforward_html.py", "render_walkforward_html", "report.html"),
 )

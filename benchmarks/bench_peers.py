@@ -27,13 +27,16 @@ import numpy.typing as npt
 import pandas as pd
 import talib
 
-import slt.engine.backtest as backtest
 from bench_data import FUTURES_5M, PEER_RULES_FILE, cpu_model, publish, timed
 from slt.adapters.importers.readers import read_feather
+from slt.domain.results import MarketData
 from slt.domain.series import Candles, Market, SeriesKey
 from slt.domain.strategies.registry import builtin_strategy
 from slt.domain.trading.margin_nb import floor_to_step_nb, round_price_nb
 from slt.domain.trading.symbol_rules import symbol_rules
+from slt.engine import backtest
+from slt.engine.backtest import run_compiled
+from slt.engine.pipeline import ScoredSignals, scored
 from slt.runtime.trading_config_file import load_trading_config
 
 BEGIN, END = "<!-- bench_peers:begin -->", "<!-- bench_peers:end -->"
@@ -41,6 +44,7 @@ F64 = npt.NDArray[np.float64]
 RULES = symbol_rules("BTCUSDT")
 BAR_MS = 300_000
 CONFIG = load_trading_config(PEER_RULES_FILE)
+ENGINE = CONFIG.engine()
 STOP, TARGET = CONFIG.exits.stop_loss_pct / 100, CONFIG.exits.take_profit_pct / 100
 FEE = CONFIG.costs.taker_fee_pct / 100
 # The 100 USDT minimum and the 0.001 BTC lot never bind at this size (equity ends near 4e6).
@@ -80,22 +84,22 @@ def load() -> Candles:
 def run_ours(candles: Candles) -> tuple[Outcome, Outcome]:
     """(the full run, the same run without Trade objects: vectorbt's time covers only its
     record arrays and builds its trade table later, on demand)."""
-    data = backtest.MarketData(candles, int(candles.open_time_ms[0]), RULES)
+    data = MarketData(candles, int(candles.open_time_ms[0]), RULES)
     ema = builtin_strategy("ema_cross")
     box: list[Any] = []
 
+    def signals() -> ScoredSignals:
+        return scored(ema.signals(candles, None), candles, ENGINE.stops)
+
     def once() -> None:
-        sig = ema.signals(candles, None)
-        box[:] = [backtest.run_backtest(data, sig.direction, sig.score, CONFIG)[0]]
+        box[:] = [backtest.run_backtest(data, signals(), ENGINE)[0]]
+
+    def bare() -> None:
+        run_compiled(backtest.prepare([data], [signals()], ENGINE))
 
     cold, warm = timed(once, repeat=15)
     result = box[0]
-    build = backtest.build_trades
-    backtest.build_trades = lambda *_: ()
-    try:
-        bare_cold, bare_warm = timed(once, repeat=15)
-    finally:
-        backtest.build_trades = build
+    bare_cold, bare_warm = timed(bare, repeat=15)
     rows = tuple(
         Row(1 if t.side == "long" else -1, t.entry_time_ms, t.entry_price, t.exit_time_ms,
             t.exits[-1].price, t.pnl_pct, t.exit_reason)

@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_retrain_latency.py [--write]
 
 Per candle, as paper and live trading do: the streaming feature update, the champion's
-calibrated confidence for the candle's signal, the decision core's commands and the simulated
-broker. Real BTCUSDT 5m candles; signals are a seeded coin flip on every 2nd candle. The retrain
+calibrated confidence for the candle's signal, the reducer's commands and the simulated
+exchange. Real BTCUSDT 5m candles; signals are a seeded coin flip on every 2nd candle. The retrain
 is the production path: ``retrain`` on the newest 50,000 virtual trades in a worker process
 (spawned, low priority, one thread fewer than the machine has), awaited by the same event loop.
 """
@@ -19,16 +19,18 @@ import time
 
 import numpy as np
 import xgboost
-from slt.engine.core import DecisionCore
-from slt.engine.sim_broker import SimulatedBroker
 
 from bench_backtest import load
-from bench_data import cpu_model, publish
+from bench_data import FUTURES_5M, cpu_model, publish
 from bench_learning import training_set
 from slt.domain.features.config import FeatureConfig
 from slt.domain.features.matrix import FeatureStream, compute_features
 from slt.domain.trading.symbol_rules import symbol_rules
+from slt.engine.book import symbol_table
 from slt.engine.messages import CandleClosed
+from slt.engine.reducer import Reducer
+from slt.engine.sim_exchange import SimulatedExchange
+from slt.engine.venue import Faults, VenueParams
 from slt.learning.model import ModelParams, train_model
 from slt.learning.retraining import retrain
 from slt.runtime.retrainer import training_executor
@@ -39,7 +41,7 @@ N_EXAMPLES = 50_000
 
 
 async def main() -> None:
-    candles = load()
+    candles = load(FUTURES_5M, "BTCUSDT")
     config = TradingConfig()
     feature_config = FeatureConfig.for_timeframe("5m")
     features = compute_features(candles, feature_config)
@@ -56,9 +58,11 @@ async def main() -> None:
     params = ModelParams(threads=max(1, cores - 1))
 
     rules = symbol_rules("BTCUSDT")
-    core = DecisionCore(config, rules, "BTCUSDT")
-    broker = SimulatedBroker(config.cost_params(), rules, np.empty(0, np.int64), np.empty(0),
-                             np.empty(0))  # fmt: skip
+    engine = config.engine()
+    reducer = Reducer(engine, [rules])
+    state = reducer.new_state("bench001")
+    venue = VenueParams(engine.costs, engine.exits, tf, Faults())
+    exchange = SimulatedExchange("bench001", ("BTCUSDT",), symbol_table([rules]), venue)
     stream = FeatureStream(feature_config)
     row = np.empty(len(features.schema.names) + 1)
     position = [0]
@@ -77,7 +81,10 @@ async def main() -> None:
             row[:-1] = values
             row[-1] = side
             confidence = float(champion.confidence(row)[0])
-        broker.execute(core.apply(CandleClosed(t, t + tf, o, h, lo, c, side, confidence)))
+        _, commands = reducer.step(
+            state, CandleClosed("BTCUSDT", t, t + tf, o, h, lo, c, side, confidence, 1.5)
+        )
+        exchange.execute(commands)
         return (time.perf_counter() - start) * 1e6
 
     for _ in range(20_000):  # warm-up, and the stream's own warm-up
@@ -110,7 +117,7 @@ async def main() -> None:
             f"Machine: {cpu_model()}, {cores} cores, Python {platform.python_version()}, "
             f"XGBoost {xgboost.__version__}. Real BTCUSDT 5m candles; per candle: streaming "
             "features, the champion's calibrated confidence for the signal (a coin flip on "
-            "every 2nd candle), the decision core and the simulated broker. The retrain "
+            "every 2nd candle), the reducer and the simulated exchange. The retrain "
             f"learns from {result.n_learned:,} of the newest {len(examples):,} virtual trades in "
             f"a worker process ({params.threads} thread, niced) and took {retrain_s:.1f} s. "
             "`benchmarks/bench_retrain_latency.py`.",

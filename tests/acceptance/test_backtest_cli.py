@@ -172,16 +172,22 @@ def test_the_events_engine_and_its_replay_give_the_compiled_report(
     assert _without_timing(replayed / "report.json") == _without_timing(events / "report.json")
 
 
-def test_replay_of_a_journal_cut_mid_line_warns_and_replays_what_was_written(
-    imported: SltRunner, tmp_path: Path
-) -> None:
-    journal = tmp_path / "session.jsonl"
+def _journaled(imported: SltRunner, tmp_path: Path, name: str, end: str) -> Path:
+    """An ema_cross session from 2023-03-01 to ``end`` through the events engine, journaled."""
+    journal = tmp_path / name
     result = imported(
-        "backtest", "--symbol", "BTCUSDT", "--start", "2023-03-01", "--end", "2023-03-05",
+        "backtest", "--symbol", "BTCUSDT", "--start", "2023-03-01", "--end", end,
         "--strategy", "ema_cross", "--report-dir", tmp_path / "r", "--engine", "events",
         "--journal", journal,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    return journal
+
+
+def test_replay_of_a_journal_cut_mid_line_warns_and_replays_what_was_written(
+    imported: SltRunner, tmp_path: Path
+) -> None:
+    journal = _journaled(imported, tmp_path, "session.jsonl", "2023-03-05")
     whole = journal.read_bytes()
     journal.write_bytes(whole[: len(whole) - 17])  # the writer died mid-line
     result = imported("replay", journal, "--report-dir", tmp_path / "again")
@@ -192,13 +198,7 @@ def test_replay_of_a_journal_cut_mid_line_warns_and_replays_what_was_written(
 def test_replay_of_a_corrupt_journal_names_the_line_and_writes_nothing(
     imported: SltRunner, tmp_path: Path
 ) -> None:
-    journal = tmp_path / "bad.jsonl"
-    result = imported(
-        "backtest", "--symbol", "BTCUSDT", "--start", "2023-03-01", "--end", "2023-03-02",
-        "--strategy", "ema_cross", "--report-dir", tmp_path / "r", "--engine", "events",
-        "--journal", journal,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    journal = _journaled(imported, tmp_path, "bad.jsonl", "2023-03-02")
     lines = journal.read_text().splitlines()
     lines[2] = lines[2][:-9] + "garbage"
     journal.write_text("\n".join(lines) + "\n")
@@ -223,13 +223,7 @@ def test_replay_of_a_fill_for_an_order_never_placed_stops_with_an_integrity_erro
     imported: SltRunner, tmp_path: Path
 ) -> None:
     """A diverged journal is not bad input: exit 3, one line naming the order, no report."""
-    journal = tmp_path / "session.jsonl"
-    result = imported(
-        "backtest", "--symbol", "BTCUSDT", "--start", "2023-03-01", "--end", "2023-03-02",
-        "--strategy", "ema_cross", "--report-dir", tmp_path / "r", "--engine", "events",
-        "--journal", journal,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    journal = _journaled(imported, tmp_path, "session.jsonl", "2023-03-02")
     lines = journal.read_text().splitlines()
     at, fill = next((k, json.loads(x)) for k, x in enumerate(lines) if '"OrderFilled"' in x)
     run, symbol, _seq = fill["client_order_id"].split("-")

@@ -118,13 +118,17 @@ def backtest(
         run_info["elapsed_s"] = round(time.perf_counter() - began, 3)
         json_path, html_path = write_reports(report_dir, done.result, run_info)
         progress.advance(task)
-    from slt.domain.metrics import compute_metrics
+    from slt.domain.metrics import compute_metrics, symbol_metrics
 
     metrics = compute_metrics(done.result)
+    per_symbol = {b.symbol: symbol_metrics(done.result, b) for b in done.result.bars}
     if as_json:
-        typer.echo(json.dumps({"metrics": metrics, "report": str(json_path)}, indent=2))
+        shown = {"metrics": metrics, "per_symbol": per_symbol, "report": str(json_path)}
+        typer.echo(json.dumps(shown, indent=2))
         return
     _print_summary(metrics, run_info, json_path, html_path)
+    if len(per_symbol) > 1:
+        _print_per_symbol(per_symbol)
     stdout().print(f"Engine: {engine}")
 
 
@@ -183,6 +187,23 @@ def run_record(
     }
 
 
+def _print_per_symbol(per_symbol: dict[str, dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="Per symbol (one account)")
+    table.add_column("metric")
+    for symbol in per_symbol:
+        table.add_column(symbol, justify="right")
+    for name in next(iter(per_symbol.values())):
+        cells = [per_symbol[symbol][name] for symbol in per_symbol]
+        table.add_row(name, *(_shown(v) for v in cells))
+    stdout().print(table)
+
+
+def _shown(value: object) -> str:
+    return "-" if value is None else f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
 def _print_summary(
     metrics: dict[str, Any], run: dict[str, Any], json_path: Path, html_path: Path
 ) -> None:
@@ -192,8 +213,7 @@ def _print_summary(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in metrics.items():
-        shown = "-" if value is None else f"{value:,.4g}" if isinstance(value, float) else value
-        table.add_row(name, str(shown))
+        table.add_row(name, _shown(value))
     table.add_row("bars", f"{sum(run['bars_processed'].values()):,}")
     table.add_row("events", f"{run['events']:,}")
     out = stdout()

@@ -3,10 +3,11 @@ step, events and commands routed between them as they would be live.
 
 Per step (one bar open time, every symbol with a bar then): the exchange opens each bar
 (funding, market orders at the open), then matches inside each bar (resting orders, virtual
-positions), then the core sees each bar's close. Every event the exchange emits goes to the
-decision step (``apply_event_nb``) in the order it was emitted, every command the core issues
-goes back to the exchange, until nothing is left. A symbol's last bar gets no close decision:
-its data ends, the exchange opens at the last close and the core closes what is open there.
+positions) and closes it, then the core sees each bar's close. Every event the exchange emits
+goes to the decision step (``apply_event_nb``) in the order it was emitted, every command the
+core issues goes back to the exchange, until nothing is left. A symbol's last bar gets no close
+decision: its data ends, the exchange opens at the last close and the core closes what is open
+there.
 
 The Python event driver (``event_driver``) runs the same exchange kernels and the same
 decision step through the reducer, event object by event object; tests hold the two equal.
@@ -24,20 +25,7 @@ from slt.domain.trading.enums import END_OF_DATA
 from slt.domain.trading.exits_nb import FILL_COLUMNS
 from slt.engine.book import Book, DecisionParams, Outbox, SymbolTable
 from slt.engine.decision_nb import account_equity_nb, apply_event_nb, quiet_close_nb
-from slt.engine.exchange_nb import (
-    close_bar_nb,
-    end_of_data_nb,
-    execute_nb,
-    funding_due_nb,
-    late_cancels_nb,
-    market_orders_nb,
-    match_position_nb,
-    open_bar_nb,
-    settle_funding_nb,
-    touched_nb,
-    virtuals_at_open_nb,
-    virtuals_in_bar_nb,
-)
+from slt.engine.exchange_nb import end_of_data_nb, execute_nb, match_phase_nb, open_phase_nb
 from slt.engine.records import (
     CMD_CANCEL_ORDER,
     CMD_NOTIFY,
@@ -217,31 +205,22 @@ def run_steps_nb(
         x.step_time[step] = m.bar_time_ms[first]
         close_ms = m.bar_time_ms[first] + vp.timeframe_ms
         rc = 0
-        # The open of every bar of the step: funding due, market orders waiting for it.
+        # The open of every bar of the step: funding due, market orders waiting for it, the
+        # virtual entries. Then inside every bar: the position's orders, late cancels, the
+        # virtual exits; the bar closes before the core answers (a market order it sends then
+        # waits for the next open). The same phase kernels as the event driver's, inlined.
         for i in range(first, last + 1):
             s = m.bar_symbol[i]
-            open_bar_nb(venue.symbols, s, m.bar_time_ms[i], m.open[i], m.high[i], m.low[i],
-                        m.close[i])  # fmt: skip
             f0, f1 = m.funding_start[s], m.funding_end[s]
-            tail = 0
-            if funding_due_nb(venue.symbols, s, m.funding_time_ms, f0, f1):
-                tail = settle_funding_nb(
-                    venue, s, m.funding_time_ms[f0:f1], m.funding_rate[f0:f1],
-                    m.funding_mark[f0:f1], queue, tail,
-                )  # fmt: skip
-            if venue.symbols[s].markets > 0:
-                tail = market_orders_nb(venue, vp, table, s, queue, tail)
-            if venue.symbols[s].virtuals > 0:
-                virtuals_at_open_nb(
-                    venue.virtual, venue.virtual_meta, venue.symbols, venue.counters, vp.costs,
-                    vp.exits, table.tick_size[s], s,
-                )  # fmt: skip
+            tail = open_phase_nb(
+                venue, vp, table, s, m.bar_time_ms[i], m.open[i], m.high[i], m.low[i],
+                m.close[i], m.funding_time_ms, m.funding_rate, m.funding_mark, f0, f1, queue,
+            )  # fmt: skip
             if tail > 0:
                 applied, rc = _route(book, table, dp, out, venue, vp, queue, tail, x.notices)
                 x.cursor[2] += applied
                 if rc < 0:
                     break
-        # Inside every bar: the position's orders, late cancels, the virtual positions.
         for i in range(first, last + 1):
             if rc < 0:
                 break
@@ -249,25 +228,13 @@ def run_steps_nb(
             a, b = m.minute_start[i], m.minute_end[i]
             if a < 0:
                 a, b = 0, 0
-            tail = 0
-            if touched_nb(venue.orders, venue.positions, venue.levels, venue.symbols, s,
-                          m.open[i], m.high[i], m.low[i]):  # fmt: skip
-                tail = match_position_nb(
-                    venue, vp, table, s, m.minute_time_ms[a:b], m.minute_open[a:b],
-                    m.minute_high[a:b], m.minute_low[a:b], x.buf, queue, tail,
-                )  # fmt: skip
-            if venue.symbols[s].late_cancels > 0:
-                tail = late_cancels_nb(venue, s, queue, tail)
-            if venue.symbols[s].virtuals > 0:
-                n_outcomes = virtuals_in_bar_nb(
-                    venue.virtual, venue.virtual_meta, venue.symbols, venue.counters, vp.costs,
-                    vp.exits, table.tick_size[s], s, m.minute_time_ms[a:b], m.minute_open[a:b],
-                    m.minute_high[a:b], m.minute_low[a:b], x.buf, outcomes, n_outcomes,
-                )  # fmt: skip
+            tail, n_outcomes = match_phase_nb(
+                venue, vp, table, s, m.minute_time_ms[a:b], m.minute_open[a:b],
+                m.minute_high[a:b], m.minute_low[a:b], x.buf, queue, outcomes, n_outcomes,
+            )  # fmt: skip
             if tail > 0:
                 applied, rc = _route(book, table, dp, out, venue, vp, queue, tail, x.notices)
                 x.cursor[2] += applied
-            close_bar_nb(venue.symbols, s, vp.timeframe_ms)
         # Model changes in force from this close on, then the close of every bar that has a
         # next one (a close without a signal on a flat symbol only sets its mark).
         tail = 0

@@ -141,7 +141,7 @@ class SimulatedExchange:
         the virtual positions' entries and time stops."""
         n = self._k.open_phase(
             self.venue, self.params, self.table, symbol, open_time_ms, open_, high, low, close,
-            funding[0], funding[1], funding[2], self._events,
+            funding[0], funding[1], funding[2], 0, len(funding[0]), self._events,
         )  # fmt: skip
         return self._convert(n) if n else []
 
@@ -152,7 +152,7 @@ class SimulatedExchange:
         mt, mo, mh, ml = minutes if minutes is not None else (_EMPTY_T, _EMPTY, _EMPTY, _EMPTY)
         n, done = self._k.match_phase(
             self.venue, self.params, self.table, symbol, mt, mo, mh, ml, self._buf, self._events,
-            self._outcomes,
+            self._outcomes, 0,
         )  # fmt: skip
         if done:
             self.outcome_rows.append(self._outcomes[:done].copy())
@@ -257,7 +257,22 @@ class _Kernels:
         self.cancel = compiled_entry(nb.cancel_nb, venue, p, i, i, events, i)
         self.add_virtual = compiled_entry(nb.add_virtual_nb, venue, i, i, i, i, x, x, i)
         self.open_phase = compiled_entry(
-            nb.open_phase_nb, venue, p, table, i, i, x, x, x, x, _EMPTY_T, _EMPTY, _EMPTY, events
+            nb.open_phase_nb,
+            venue,
+            p,
+            table,
+            i,
+            i,
+            x,
+            x,
+            x,
+            x,
+            _EMPTY_T,
+            _EMPTY,
+            _EMPTY,
+            i,
+            i,
+            events,
         )
         self.bar_phases = compiled_entry(
             nb.bar_phases_nb, venue, p, table, i, i, x, x, x, x, _EMPTY_T, _EMPTY, _EMPTY,
@@ -265,5 +280,5 @@ class _Kernels:
         )  # fmt: skip
         self.match_phase = compiled_entry(
             nb.match_phase_nb, venue, p, table, i, _EMPTY_T, _EMPTY, _EMPTY, _EMPTY, buf, events,
-            outcomes,
+            outcomes, i,
         )  # fmt: skip
