@@ -123,21 +123,29 @@ class EventDriver:
             self.commands, self.applied,
         )  # fmt: skip
 
+    def _apply(self, event: Event) -> list[Event]:
+        """Journal one event, apply it, send its commands: the exchange's answers."""
+        if self.journal is not None:
+            self.journal.append(event)
+        self.state, commands = self.reducer.step(self.state, event)
+        self.applied += 1
+        answers: list[Event] = []
+        if commands:
+            self.commands += commands
+            answers = self.exchange.execute(commands)
+        if self.observe is not None:
+            self.observe(event, commands, self.state, self.exchange)
+        return answers
+
     def _deliver(self, events: list[Event]) -> Iterator[None]:
-        """Apply events in order, sending each command to the exchange; its answers queue up
-        behind (first in, first out, as the compiled driver does). Yields after each."""
+        """Apply events in order; the exchange's answers queue up behind (first in, first
+        out, as the compiled driver does). Yields after each."""
         queue = deque(events)
+        apply = self._apply
         while queue:
-            event = queue.popleft()
-            if self.journal is not None:
-                self.journal.append(event)
-            self.state, commands = self.reducer.step(self.state, event)
-            self.applied += 1
-            if commands:
-                self.commands += commands
-                queue.extend(self.exchange.execute(commands))
-            if self.observe is not None:
-                self.observe(event, commands, self.state, self.exchange)
+            answers = apply(queue.popleft())
+            if answers:
+                queue.extend(answers)
             yield
 
     def _run(self) -> Iterator[None]:
@@ -163,54 +171,87 @@ class EventDriver:
             )
         )  # fmt: skip
         changes = list(zip(m.model_time_ms.tolist(), m.model_version.tolist(), strict=True))
+        n_changes = len(changes)
+        # Steps: runs of bars with one open time (the layout is in step order).
+        starts = [0, *(np.flatnonzero(np.diff(m.bar_time_ms)) + 1).tolist()] if n else []
+        ends = [*starts[1:], n]
         symbols = self.p.symbols
-        exchange, deliver = self.exchange, self._deliver
-        book = self.state.book
-        equity = compiled_entry(account_equity_nb, book.account, book.positions, book.marks)
+        exchange, deliver, apply = self.exchange, self._deliver, self._apply
+        equity = compiled_entry(
+            account_equity_nb, self.state.book.account, self.state.book.positions,
+            self.state.book.marks,
+        )  # fmt: skip
+        step_time, equities = self.step_time, self.equity
         model_next = 0
-        first = 0
-        while first < n:
-            last = first
-            while last + 1 < n and times[last + 1] == times[first]:
-                last += 1
-            step = bars[first : last + 1]
+        for first, end in zip(starts, ends, strict=True):
             close_ms = times[first] + tf
-            if len(step) == 1:  # a lone bar: open and match in one call when nothing happens
-                s, t, o, h, lo, c = step[0][:6]
-                events, matched = exchange.open_and_match(s, t, o, h, lo, c, funding[s],
-                                                          step[0][11])  # fmt: skip
+            if end - first == 1:  # a lone bar: open and match in one call when nothing happens
+                bar = bars[first]
+                s, t, o, h, lo, c, direction, confidence, stop, gate, final, minute = bar
+                events, matched = exchange.open_and_match(s, t, o, h, lo, c, funding[s], minute)
                 if events:  # most bars have none: no queue to build
                     yield from deliver(events)
                 if not matched:
-                    yield from deliver(exchange.match_bar(s, step[0][11]))
-            else:
-                for s, t, o, h, lo, c, *_ in step:
-                    yield from deliver(exchange.open_bar(s, t, o, h, lo, c, funding[s]))
-                for bar in step:
-                    yield from deliver(exchange.match_bar(bar[0], bar[11]))
-            closes: list[Event] = []
-            while model_next < len(changes) and changes[model_next][0] <= close_ms:
-                closes.append(ModelChanged(self.model_versions[changes[model_next][1] - 1]))
-                model_next += 1
-            for s, t, o, h, lo, c, direction, confidence, stop, gate, final, _ in step:
-                if not final:
-                    closes.append(
+                    yield from deliver(exchange.match_bar(s, minute))
+                if model_next < n_changes and changes[model_next][0] <= close_ms:
+                    due: list[Event] = []
+                    model_next = self._model_changes(changes, model_next, close_ms, due)
+                    if not final:
+                        due.append(
+                            CandleClosed(symbols[s], t, close_ms, o, h, lo, c, direction,
+                                         confidence, stop, gate)
+                        )  # fmt: skip
+                    yield from deliver(due)
+                elif not final:  # the commonest step: one close, applied without a queue
+                    answers = apply(
                         CandleClosed(
                             symbols[s], t, close_ms, o, h, lo, c, direction, confidence, stop, gate
                         )
                     )
-            yield from deliver(closes)
-            for bar in step:
-                if bar[10]:  # the symbol's data ends with this bar
-                    s = bar[0]
-                    ends = exchange.end_of_data(s, bar[5], close_ms)
-                    yield from deliver(
-                        [*ends, CloseRequested(symbols[s], EXIT_REASONS[END_OF_DATA])]
-                    )
+                    yield
+                    if answers:
+                        yield from deliver(answers)
+                if final:  # the symbol's data ends with this bar
+                    yield from self._end_of_data(s, c, close_ms)
+            else:
+                step = bars[first:end]
+                for s, t, o, h, lo, c, *_ in step:
+                    yield from deliver(exchange.open_bar(s, t, o, h, lo, c, funding[s]))
+                for bar in step:
+                    yield from deliver(exchange.match_bar(bar[0], bar[11]))
+                closes: list[Event] = []
+                if model_next < n_changes and changes[model_next][0] <= close_ms:
+                    model_next = self._model_changes(changes, model_next, close_ms, closes)
+                closes += [
+                    CandleClosed(symbols[s], t, close_ms, o, h, lo, c, d, conf, stop, gate)
+                    for s, t, o, h, lo, c, d, conf, stop, gate, final, _ in step
+                    if not final
+                ]
+                yield from deliver(closes)
+                for bar in step:
+                    if bar[10]:
+                        yield from self._end_of_data(bar[0], bar[5], close_ms)
             book = self.state.book
-            self.step_time.append(times[first])
-            self.equity.append(float(equity(book.account, book.positions, book.marks)))
-            mark = getattr(self.journal, "mark_step", None)  # the journal in use now
-            if mark is not None:
-                mark(times[first], [(b[0], b[2], b[3], b[4], b[5]) for b in step])
-            first = last + 1
+            step_time.append(times[first])
+            equities.append(float(equity(book.account, book.positions, book.marks)))
+            if self.journal is not None:
+                mark = getattr(self.journal, "mark_step", None)
+                if mark is not None:
+                    bars_ = bars[first:end]
+                    mark(times[first], [(b[0], b[2], b[3], b[4], b[5]) for b in bars_])
+
+    def _end_of_data(self, s: int, close: float, close_ms: int) -> Iterator[None]:
+        """The symbol's data ends: the exchange opens at the last close, the core closes."""
+        ends = self.exchange.end_of_data(s, close, close_ms)
+        close_all = CloseRequested(self.p.symbols[s], EXIT_REASONS[END_OF_DATA])
+        yield from self._deliver([*ends, close_all])
+
+    def _model_changes(
+        self, changes: list[tuple[int, int]], next_: int, close_ms: int, due: list[Event]
+    ) -> int:
+        """Append the model changes in force from this close on (they go before its
+        candles); the index of the next change."""
+        while next_ < len(changes) and changes[next_][0] <= close_ms:
+            due.append(ModelChanged(self.model_versions[changes[next_][1] - 1]))
+            next_ += 1
+        return next_

@@ -124,6 +124,7 @@ class Reducer:
         self._reason = ""
         self._extra: list[Command] = []
         self._kernels = _Kernels(self.table, self.params, self.out)
+        self._index = {symbol: i for i, symbol in enumerate(self.symbols)}
 
     def new_state(self, run_id: str) -> PortfolioState:
         return PortfolioState.new(
@@ -138,8 +139,8 @@ class Reducer:
         out = self.out
         if type(event) is CandleClosed and event.direction == 0:
             # The commonest event: a close without a signal that only moves the mark.
-            book, s = state.book, state.symbol_index(event.symbol)
-            if self._kernels.quiet(
+            book, s = state.book, self._index.get(event.symbol, -1)
+            if s >= 0 and self._kernels.quiet(
                 book.positions, book.marks, s, 0, float(event.high), float(event.low),
                 float(event.close), int(event.close_time_ms), self.params.exits, self._ticks[s],
             ):  # fmt: skip
