@@ -155,7 +155,7 @@ def training_set(candles: Candles) -> TrainingSet:
     newest = examples.subset(np.arange(max(len(examples) - N_EXAMPLES, 0), len(examples)))
     return TrainingSet(
         newest,
-        embargo_ms(config.exit_params().max_holding_ms, feature_config),
+        embargo_ms(config.exits.max_holding_ms, feature_config),
         int(valid.sum()),
         len(picked),
         len(examples),

@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/bench_retrain_latency.py [--write]
 
-Per candle, as paper and live trading do: the streaming feature update, the champion's
-calibrated confidence for the candle's signal, the reducer's commands and the simulated
-exchange. Real BTCUSDT 5m candles; signals are a seeded coin flip on every 2nd candle. The retrain
-is the production path: ``retrain`` on the newest 50,000 virtual trades in a worker process
-(spawned, low priority, one thread fewer than the machine has), awaited by the same event loop.
+Per candle, as paper trading does: the simulated exchange's bar (fills and stops back to the
+reducer), the streaming feature update, the champion's calibrated confidence for the candle's
+signal, the reducer's commands and the exchange's answers. Real BTCUSDT 5m candles; signals
+are a seeded coin flip on every 2nd candle. The retrain is the production path: ``retrain``
+on the newest 50,000 virtual trades in a worker process (spawned, low priority, one thread
+fewer than the machine has), awaited by the same event loop.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from slt.domain.features.config import FeatureConfig
 from slt.domain.features.matrix import FeatureStream, compute_features
 from slt.domain.trading.symbol_rules import symbol_rules
 from slt.engine.book import symbol_table
-from slt.engine.messages import CandleClosed
+from slt.engine.messages import CandleClosed, Event
 from slt.engine.reducer import Reducer
 from slt.engine.sim_exchange import SimulatedExchange
 from slt.engine.venue import Faults, VenueParams
@@ -67,7 +68,20 @@ async def main() -> None:
     row = np.empty(len(features.schema.names) + 1)
     position = [0]
 
+    funding = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+
+    def settle(events: list[Event]) -> None:
+        """Every event to the reducer, every command to the exchange, until both are quiet."""
+        nonlocal state
+        queue = list(events)
+        while queue:
+            state, commands = reducer.step(state, queue.pop(0))
+            if commands:
+                queue += exchange.execute(commands)
+
     def candle() -> float:
+        """One candle: the exchange opens and matches it (fills, stops), then the candle's
+        close goes through features, the model and the reducer; its commands are sent."""
         i = position[0]
         position[0] += 1
         t = int(candles.open_time_ms[i])
@@ -75,16 +89,18 @@ async def main() -> None:
             float(a[i]) for a in (candles.open, candles.high, candles.low, candles.close)
         )
         start = time.perf_counter()
+        events, matched = exchange.open_and_match(0, t, o, h, lo, c, funding)
+        if not matched:
+            settle(events)
+            events = exchange.match_bar(0)
+        settle(events)
         values, _reason = stream.update(t, o, h, lo, c, float(candles.volume[i]))
         side, confidence = int(direction[i]), 0.5
         if side:
             row[:-1] = values
             row[-1] = side
             confidence = float(champion.confidence(row)[0])
-        _, commands = reducer.step(
-            state, CandleClosed("BTCUSDT", t, t + tf, o, h, lo, c, side, confidence, 1.5)
-        )
-        exchange.execute(commands)
+        settle([CandleClosed("BTCUSDT", t, t + tf, o, h, lo, c, side, confidence, 1.5)])
         return (time.perf_counter() - start) * 1e6
 
     for _ in range(20_000):  # warm-up, and the stream's own warm-up
@@ -115,9 +131,11 @@ async def main() -> None:
             "## Candle-to-command latency while a retrain runs (issue 6)",
             "",
             f"Machine: {cpu_model()}, {cores} cores, Python {platform.python_version()}, "
-            f"XGBoost {xgboost.__version__}. Real BTCUSDT 5m candles; per candle: streaming "
-            "features, the champion's calibrated confidence for the signal (a coin flip on "
-            "every 2nd candle), the reducer and the simulated exchange. The retrain "
+            f"XGBoost {xgboost.__version__}. Real BTCUSDT 5m candles; per candle: the simulated "
+            "exchange opens and matches the bar (fills and stops go back to the reducer), "
+            "streaming features, the champion's calibrated confidence for the signal (a coin "
+            "flip on every 2nd candle; scored on one thread), the reducer's commands, sent to "
+            "the exchange until it has nothing more to say. The retrain "
             f"learns from {result.n_learned:,} of the newest {len(examples):,} virtual trades in "
             f"a worker process ({params.threads} thread, niced) and took {retrain_s:.1f} s. "
             "`benchmarks/bench_retrain_latency.py`.",

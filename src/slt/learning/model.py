@@ -88,6 +88,12 @@ class ConfidenceModel:
         summary: TrainSummary,
     ) -> None:
         self.schema = schema
+        # Scoring runs on one thread: a signal is one row, and OpenMP workers left spinning
+        # after each call took the core a retrain worker needed (p99 latency 50x while
+        # retraining, benchmarks/bench_retrain_latency.py). Only big batches (research) use
+        # ``params.threads``, as training does.
+        for booster in (classifier, regressor):
+            booster.set_param({"nthread": 1})
         self.classifier = classifier
         self.regressor = regressor
         self.calibration_x = calibration_x
@@ -98,12 +104,12 @@ class ConfidenceModel:
     def predict(self, inputs: F64) -> tuple[F64, F64]:
         """(calibrated P(win), expected return %) per row of ``inputs``."""
         rows = self._checked(inputs)
-        expected = np.asarray(self.regressor.inplace_predict(rows), dtype=np.float64)
+        expected = _scores(self.regressor, rows, self.params.threads)
         return self.confidence(rows), expected
 
     def confidence(self, inputs: F64) -> F64:
         """Calibrated P(win) only: what the trading loop needs per signal (one tree walk)."""
-        raw = np.asarray(self.classifier.inplace_predict(self._checked(inputs)), np.float64)
+        raw = _scores(self.classifier, self._checked(inputs), self.params.threads)
         return self.calibrate(raw)
 
     def calibrate(self, raw: F64) -> F64:
@@ -140,6 +146,19 @@ class ConfidenceModel:
 
 def _pack(x: F64, y: F64) -> bytes:
     return np.stack([x, y]).astype("<f8").tobytes()
+
+
+PARALLEL_ROWS = 4_096  # below this, one thread scores as fast (measured: 20,000 rows 37 vs 19 ms)
+
+
+def _scores(booster: xgb.Booster, rows: F64, threads: int) -> F64:
+    if threads <= 1 or len(rows) < PARALLEL_ROWS:
+        return np.asarray(booster.inplace_predict(rows), dtype=np.float64)
+    booster.set_param({"nthread": threads})
+    try:
+        return np.asarray(booster.inplace_predict(rows), dtype=np.float64)
+    finally:
+        booster.set_param({"nthread": 1})
 
 
 def load_model(data: bytes, feature_schema_hash: str) -> ConfidenceModel:

@@ -103,3 +103,21 @@ def test_too_few_examples_or_a_single_class_is_refused_with_the_reason() -> None
     )  # fmt: skip
     with pytest.raises(ModelError, match="single class"):
         train_model(one_class, ModelParams(threads=1), embargo_ms=HOUR)
+
+
+def test_a_model_trained_on_two_threads_scores_on_one() -> None:
+    """One signal is one row: OpenMP workers left spinning after a call would take the core a
+    retrain worker runs on. Training, and big research batches, use the threads asked for."""
+    import json
+
+    data = examples()
+    model = train_model(data, ModelParams(n_estimators=20, threads=2), embargo_ms=HOUR)
+    again = load_model(model.to_bytes(), "a" * 64)
+    batch = np.repeat(data.inputs, 3, axis=0)  # 6,000 rows: scored on two threads
+    np.testing.assert_array_equal(
+        model.predict(batch)[0], np.repeat(model.confidence(data.inputs), 3)
+    )
+    for booster in (model.classifier, model.regressor, again.classifier, again.regressor):
+        config = json.loads(booster.save_config())
+        assert config["learner"]["generic_param"]["nthread"] == "1"
+    np.testing.assert_array_equal(again.confidence(data.inputs), model.confidence(data.inputs))
