@@ -36,6 +36,20 @@ class ExchangeError(SltError):
     """The exchange answered with an error that retrying within our budget did not fix."""
 
 
+class ExchangeRejected(ExchangeError):
+    """An answer in Binance's error form, ``{"code": ..., "msg": ...}`` with its HTTP status:
+    what the local exchange sends and what the exchange adapter receives."""
+
+    def __init__(
+        self, code: int, msg: str, status: int = 400, retry_after_s: int | None = None
+    ) -> None:
+        self.code = code
+        self.msg = msg
+        self.status = status
+        self.retry_after_s = retry_after_s
+        super().__init__(f"{code}: {msg}")
+
+
 class IntegrityError(Exception):
     """The engine's view of orders and positions broke a rule it relies on (an illegal order
     transition, a fill for an order it never placed, an overfill): a bug or a diverged

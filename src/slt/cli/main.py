@@ -54,6 +54,7 @@ def _register_groups() -> None:
         data,
         db,
         demo,
+        exchange,
         features,
         model,
         placeholders,
@@ -66,6 +67,7 @@ def _register_groups() -> None:
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(db.app, name="db")
     app.add_typer(model.app, name="model")
+    app.add_typer(exchange.app, name="exchange")
     app.command("features")(features.features)
     app.command("backtest")(backtest.backtest)
     app.command("walkforward")(walkforward.walkforward)
