@@ -33,6 +33,9 @@ def serve(
     balance: Annotated[float, typer.Option(help="USDT in each account at the start.")] = 10_000.0,
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free one).")] = 8090,
+    weight_limit: Annotated[
+        int, typer.Option(help="Request weight per IP per minute (Binance's: 2,400).")
+    ] = 2_400,
 ) -> None:
     """Serve Binance's REST protocol on HOST:PORT over the stored market, replayed from
     --replay-start. Accounts come from SLT_EXCHANGE_ACCOUNTS="KEY:SECRET[,...]"; without it one
@@ -45,6 +48,7 @@ def serve(
         parse_accounts,
     )
     from slt.adapters.exchange.local.clock import ReplayClock
+    from slt.adapters.exchange.local.limits import RateLimits
     from slt.adapters.exchange.local.server import LocalExchange
     from slt.adapters.exchange.local.tapes import load_tapes
     from slt.domain.clock import parse_utc_ms
@@ -55,6 +59,8 @@ def serve(
     names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
     if not names:
         raise ConfigError("--symbols: give at least one symbol")
+    if weight_limit < 1:
+        raise ConfigError(f"--weight-limit must be at least 1, got {weight_limit}")
     if not balance > 0:
         raise ConfigError(f"--balance must be a positive amount of USDT, got {balance:g}")
     start_ms = parse_utc_ms(replay_start)
@@ -75,8 +81,9 @@ def serve(
         out.print(f"Key and secret: {keep} (export {ACCOUNTS_ENV}=$(cat {keep}) to reuse them)")
     clock = ReplayClock.start(start_ms, speed)
     exchange = LocalExchange(
-        tapes, clock, Authenticator(accounts, clock.wall), balance=balance, wall=clock.wall
-    )
+        tapes, clock, Authenticator(accounts, clock.wall), RateLimits(weight_limit),
+        balance=balance, wall=clock.wall,
+    )  # fmt: skip
     asyncio.run(_serve(exchange, host, port))
 
 

@@ -87,6 +87,9 @@ class SymbolTape:
             lo = int(np.searchsorted(times, start_ms, "left"))
         if end_ms is not None:
             hi = min(hi, int(np.searchsorted(times, end_ms, "right")))
+        # Only the rows the answer can hold: the first ``limit`` from the start, or the newest.
+        hi = min(hi, lo + limit) if start_ms is not None else hi
+        lo = max(lo, hi - limit) if start_ms is None else lo
         rows: list[Row] = [
             (t, o, h, low, c, v)
             for t, o, h, low, c, v in zip(
