@@ -228,3 +228,23 @@ def test_unknown_paths_and_methods_are_refused_without_a_traceback(
             urllib.request.urlopen(request, timeout=10)
         wrong.value.close()
         assert wrong.value.code == 405
+
+
+def test_a_hostile_body_gets_an_error_answer_and_the_server_keeps_serving(
+    tapes: dict[str, SymbolTape],
+) -> None:
+    with serving(tapes, START, wall=lambda: WALL) as ex:
+        for body in (b"\xff\xfe\x00garbage", b"a=1&a=2", b"=&&=="):
+            request = urllib.request.Request(
+                f"{ex.url}/fapi/v2/balance", data=body, method="GET",
+                headers={"X-MBX-APIKEY": ACCOUNT.key},
+            )  # fmt: skip
+            try:
+                urllib.request.urlopen(request, timeout=10)
+            except urllib.error.HTTPError as error:
+                with error:
+                    answer = json.loads(error.read())
+                assert error.code == 400 and answer["code"] in (-1100, -1101), answer
+            else:
+                raise AssertionError(f"{body!r} was accepted")
+        assert get(f"{ex.url}/fapi/v1/time")[0] == 200

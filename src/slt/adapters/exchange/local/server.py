@@ -247,7 +247,12 @@ async def _dispatch(ex: LocalExchange, request: web.Request) -> web.StreamRespon
             raise web.HTTPMethodNotAllowed(request.method, allowed)
         raise web.HTTPNotFound()
     raw_query = request.rel_url.raw_query_string
-    raw_body = (await request.text()) if request.can_read_body else ""
+    raw_body = ""
+    if request.can_read_body:
+        try:
+            raw_body = (await request.read()).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise codes.illegal_chars("body", "UTF-8 name=value&...") from exc
     params = _pairs(raw_body, "body") | _pairs(raw_query, "query")  # the query wins
     weight = route.weight(params) if callable(route.weight) else route.weight
     ip = request.remote or "?"
