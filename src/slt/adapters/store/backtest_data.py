@@ -99,11 +99,7 @@ def load_backtest_data(
 
 def _stored(store: ParquetStore, symbol: str, kind: Kind) -> SeriesKey | None:
     """The futures series of this kind for the symbol (funding intervals vary by symbol)."""
-    keys = [
-        k
-        for k in store.series_keys()
-        if k.symbol == symbol and k.market is Market.FUTURES and k.kind is kind
-    ]
+    keys = store.futures_keys(symbol, kind)
     return keys[0] if keys else None
 
 

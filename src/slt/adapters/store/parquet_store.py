@@ -129,6 +129,15 @@ class ParquetStore:
                         found.append(SeriesKey(symbol, market, timeframe, kind))
         return sorted(found, key=lambda k: (k.symbol, k.market, timeframe_ms(k.timeframe), k.kind))
 
+    def futures_keys(self, symbol: str, kind: Kind) -> list[SeriesKey]:
+        """The symbol's stored futures series of ``kind``, shortest timeframe first (funding
+        intervals and candle timeframes vary by symbol and by what was imported)."""
+        return [
+            k
+            for k in self.series_keys()
+            if k.symbol == symbol and k.market is Market.FUTURES and k.kind is kind
+        ]
+
     def has(self, key: SeriesKey) -> bool:
         return self.path_for(key).is_file()
 

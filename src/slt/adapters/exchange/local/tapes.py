@@ -6,8 +6,7 @@ from __future__ import annotations
 from slt.adapters.exchange.local.market import SymbolTape
 from slt.adapters.store.parquet_store import ParquetStore
 from slt.domain.clock import format_utc_ms
-from slt.domain.series import FundingRates, Kind, Market
-from slt.domain.timeframes import timeframe_ms
+from slt.domain.series import FundingRates, Kind
 from slt.domain.trading.symbol_rules import symbol_rules
 from slt.errors import SltError
 
@@ -18,20 +17,15 @@ def load_tapes(
     """Every symbol's history up to ``end_ms`` (clients may ask for candles before the replay
     starts, as they would of Binance); refuses a symbol the store cannot replay from
     ``start_ms``."""
-    keys = store.series_keys()
     tapes: dict[str, SymbolTape] = {}
     for symbol in symbols:
-        held = [
-            k
-            for k in keys
-            if k.symbol == symbol and k.market is Market.FUTURES and k.kind is Kind.CANDLES
-        ]
+        held = store.futures_keys(symbol, Kind.CANDLES)
         if not held:
             raise SltError(
                 f"the store holds no futures candles of {symbol}; import or download them "
                 f"first (slt data download --symbol {symbol} --market futures --timeframe 1m)"
             )
-        finest = min(held, key=lambda k: timeframe_ms(k.timeframe))
+        finest = held[0]  # shortest timeframe first
         candles = store.load_candles(finest, None, end_ms)
         if len(candles) == 0 or not (
             candles.open_time_ms[0] <= start_ms < candles.open_time_ms[-1] + finest.timeframe_ms
@@ -47,11 +41,10 @@ def load_tapes(
                 f"candles cover {span}"
             )
         funding = None
-        for key in keys:
-            if key.symbol == symbol and key.market is Market.FUTURES and key.kind is Kind.FUNDING:
-                loaded = store.load(key, None, end_ms)
-                if isinstance(loaded, FundingRates) and len(loaded):
-                    funding = loaded
-                break
+        rates = store.futures_keys(symbol, Kind.FUNDING)
+        if rates:
+            loaded = store.load(rates[0], None, end_ms)
+            if isinstance(loaded, FundingRates) and len(loaded):
+                funding = loaded
         tapes[symbol] = SymbolTape(symbol_rules(symbol), candles, funding)
     return tapes
