@@ -211,7 +211,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/fapi/v1/time"): Route(server_time, 1),
     ("GET", "/fapi/v1/exchangeInfo"): Route(exchange_info, 1),
     ("GET", "/fapi/v1/klines"): Route(
-        klines, lambda p: kline_weight(int(p["limit"]) if p.get("limit", "").isdigit() else 500)
+        klines,
+        lambda p: kline_weight(
+            int(p["limit"]) if p.get("limit", "").isdigit() else KLINE_LIMIT_DEFAULT
+        ),
     ),
     ("GET", "/fapi/v1/premiumIndex"): Route(premium_index, lambda p: 1 if "symbol" in p else 10),
     ("GET", "/fapi/v1/fundingRate"): Route(funding_rate, 1),
