@@ -392,6 +392,30 @@ def place_nb(
     return n
 
 
+@step_jit
+def fill_at_nb(
+    v: Venue,
+    p: VenueParams,
+    table: SymbolTable,
+    sym: int,
+    seq: int,
+    side: int,
+    qty: float,
+    price: float,
+    maker: bool,
+    leverage: float,
+    time_ms: int,
+    out: F64,
+    n: int,
+) -> int:
+    """A fill of an order the venue does not hold, at a price decided outside it (the local
+    exchange's limit entries and triggered conditional orders): its trades, and the position
+    booked as any fill is, so margin, liquidation and funding stay the kernels' own."""
+    n = _fill_events_nb(v, p, out, n, sym, seq, time_ms, price, qty, maker, False, True)
+    _book_fill_nb(v, table, sym, side, qty, price, time_ms, leverage)
+    return n
+
+
 @inline_jit
 def cancel_nb(v: Venue, p: VenueParams, sym: int, seq: int, out: F64, n: int) -> int:
     """Cancel a resting order: canceled, refused if it is not open, or (a fault) only once

@@ -51,7 +51,14 @@ from slt.engine.records import (
     STOP_MARKET,
     EventRow,
 )
-from slt.engine.venue import VIRTUAL_OUTCOME_DT, Venue, VenueParams, grow_virtual, new_venue
+from slt.engine.venue import (
+    MAX_VENUE_ORDERS,
+    VIRTUAL_OUTCOME_DT,
+    Venue,
+    VenueParams,
+    grow_virtual,
+    new_venue,
+)
 from slt.errors import IntegrityError
 
 _KINDS = {"market": MARKET, "stop_market": STOP_MARKET, "limit": LIMIT}
@@ -69,12 +76,13 @@ class SimulatedExchange:
         table: SymbolTable,
         params: VenueParams,
         model_versions: Sequence[str] = (),
+        max_orders: int = MAX_VENUE_ORDERS,
     ) -> None:
         self.run_id = run_id
         self.symbols = tuple(symbols)
         self.table = table
         self.params = params
-        self.venue: Venue = new_venue(len(self.symbols), params.faults)
+        self.venue: Venue = new_venue(len(self.symbols), params.faults, max_orders=max_orders)
         self._events = np.zeros(_EVENT_ROOM, dtype=EVENT_DT)
         self._buf = np.empty((2, FILL_COLUMNS))
         self._outcomes = np.zeros(len(self.venue.virtual), dtype=VIRTUAL_OUTCOME_DT)
@@ -118,6 +126,26 @@ class SimulatedExchange:
             if n:
                 events += self._convert(n)
         return events
+
+    def fill_at(
+        self,
+        client_order_id: str,
+        side: int,
+        quantity: float,
+        price: float,
+        maker: bool,
+        leverage: float,
+        time_ms: int,
+    ) -> list[Event]:
+        """Fill an order the venue does not hold at ``price`` (already priced with the cost
+        kernels by the caller): the local exchange's limit entries and triggered conditional
+        orders."""
+        s, seq = self._order(client_order_id)
+        n = self._k.fill_at(
+            self.venue, self.params, self.table, s, seq, side, quantity, price, maker, leverage,
+            time_ms, self._events, 0,
+        )  # fmt: skip
+        return self._convert(n)
 
     def _order(self, order_id: str) -> tuple[int, int]:
         found = parse_client_order_id(order_id, self.run_id, self.symbols)
@@ -255,6 +283,9 @@ class _Kernels:
             nb.place_nb, venue, p, table, i, i, i, i, x, x, True, True, x, events, i
         )
         self.cancel = compiled_entry(nb.cancel_nb, venue, p, i, i, events, i)
+        self.fill_at = compiled_entry(
+            nb.fill_at_nb, venue, p, table, i, i, i, x, x, True, x, i, events, i
+        )
         self.add_virtual = compiled_entry(nb.add_virtual_nb, venue, i, i, i, i, x, x, i)
         self.open_phase = compiled_entry(
             nb.open_phase_nb,

@@ -152,13 +152,18 @@ class Venue(NamedTuple):
     counters: npt.NDArray[np.int64]  # [virtual slots in use, next serial, slots below it used]
 
 
-def new_venue(n_symbols: int, faults: Faults, virtual_capacity: int = VIRTUAL_CAPACITY) -> Venue:
+def new_venue(
+    n_symbols: int,
+    faults: Faults,
+    virtual_capacity: int = VIRTUAL_CAPACITY,
+    max_orders: int = MAX_VENUE_ORDERS,
+) -> Venue:
     symbols = np.zeros(n_symbols, dtype=VENUE_SYMBOL_DT)
     symbols["previous_close_ms"] = -1
     rng = np.array([(faults.seed * 0x9E3779B97F4A7C15 + 1) % 2**64 or 1], dtype=np.uint64)
     return Venue(
         positions=np.zeros(n_symbols, dtype=VENUE_POSITION_DT),
-        orders=np.zeros((n_symbols, MAX_VENUE_ORDERS), dtype=VENUE_ORDER_DT),
+        orders=np.zeros((n_symbols, max_orders), dtype=VENUE_ORDER_DT),
         symbols=symbols,
         rng=rng,
         levels=np.zeros(n_symbols, dtype=POSITION_DT),
