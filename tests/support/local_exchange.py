@@ -14,11 +14,14 @@ from aiohttp import web
 
 from slt.adapters.exchange.local.auth import ApiAccount, Authenticator
 from slt.adapters.exchange.local.clock import ReplayClock, wall_ms
+from slt.adapters.exchange.local.faults import Scheduled
 from slt.adapters.exchange.local.limits import RateLimits
 from slt.adapters.exchange.local.market import SymbolTape
-from slt.adapters.exchange.local.server import LocalExchange, build_app
+from slt.adapters.exchange.local.server import LocalExchange, build_app, open_site
+from slt.adapters.exchange.local.streams import StreamSettings
 from slt.adapters.importers.importer import apply_import, plan_import
 from slt.adapters.store.parquet_store import ParquetStore
+from slt.engine.symbol_venue import symbol_venue
 
 ACCOUNT = ApiAccount("testKey0123456789", "testSecret0123456789abcdef")
 
@@ -33,6 +36,7 @@ def real_store(root: Path, files: list[Path]) -> ParquetStore:
 class Running:
     exchange: LocalExchange
     url: str
+    loop: asyncio.AbstractEventLoop | None = None  # the server's own loop (its thread's)
 
 
 @contextmanager
@@ -44,13 +48,17 @@ def serving(
     limits: RateLimits | None = None,
     wall: Callable[[], int] = wall_ms,
     accounts: list[ApiAccount] | None = None,
+    stream_settings: StreamSettings | None = None,
+    control: bool = False,
+    fault_plan: list[Scheduled] | None = None,
 ) -> Iterator[Running]:
     """Serve ``tapes`` on a free port until the block ends; the server's loop runs in its own
     thread, so blocking clients (ccxt, Binance's SDK) can call it from the test."""
     clock = ReplayClock.start(replay_start_ms, speed, wall)
     exchange = LocalExchange(
         tapes, clock, Authenticator(accounts or [ACCOUNT], wall), limits or RateLimits(),
-        wall=wall,
+        wall=wall, stream_settings=stream_settings or StreamSettings(), control=control,
+        fault_plan=fault_plan or [], venues=symbol_venue,
     )  # fmt: skip
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -59,9 +67,8 @@ def serving(
     async def start() -> None:
         runner = web.AppRunner(build_app(exchange), access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        state["port"] = await open_site(exchange, runner, "127.0.0.1", 0)
         state["runner"] = runner
-        state["port"] = runner.addresses[0][1]
         ready.set()
 
     def run() -> None:
@@ -74,7 +81,7 @@ def serving(
     if not ready.wait(10):
         raise RuntimeError("the local exchange did not start within 10 s")
     try:
-        yield Running(exchange, f"http://127.0.0.1:{state['port']}")
+        yield Running(exchange, f"http://127.0.0.1:{state['port']}", loop)
     finally:
         runner = state["runner"]
         assert isinstance(runner, web.AppRunner)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 from pathlib import Path
@@ -27,9 +28,25 @@ def serve(
         str | None, typer.Option(help="Stop the replay here (default: the end of the data).")
     ] = None,
     speed: Annotated[
-        float,
-        typer.Option(help="Market time per wall second: 1 is real time (times shifted to now)."),
-    ] = 1.0,
+        str,
+        typer.Option(
+            help="Market time per wall second: 1 is real time (times shifted to now); max moves "
+            "one candle at a time as soon as clients are quiet."
+        ),
+    ] = "1",
+    settle_ms: Annotated[
+        int, typer.Option(help="--speed max: how long clients must be quiet before it moves.")
+    ] = 100,
+    control: Annotated[
+        bool, typer.Option(help="Answer the fault-injection API under /_sim/ (tests, rehearsals).")
+    ] = False,
+    faults: Annotated[
+        Path | None, typer.Option(help="A TOML file of faults to inject at scheduled moments.")
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="Keep balances, positions, orders and the clock here across restarts."),
+    ] = None,
     balance: Annotated[float, typer.Option(help="USDT in each account at the start.")] = 10_000.0,
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free one).")] = 8090,
@@ -41,6 +58,7 @@ def serve(
     --replay-start. Accounts come from SLT_EXCHANGE_ACCOUNTS="KEY:SECRET[,...]"; without it one
     demo account is created, its key printed and the pair written to a file only you can read.
     """
+    from slt.adapters.exchange.local import state_file
     from slt.adapters.exchange.local.auth import (
         ACCOUNTS_ENV,
         Authenticator,
@@ -48,10 +66,12 @@ def serve(
         parse_accounts,
     )
     from slt.adapters.exchange.local.clock import ReplayClock
+    from slt.adapters.exchange.local.faults import load_scenario
     from slt.adapters.exchange.local.limits import RateLimits
     from slt.adapters.exchange.local.server import LocalExchange
     from slt.adapters.exchange.local.tapes import load_tapes
     from slt.domain.clock import parse_utc_ms
+    from slt.engine.symbol_venue import symbol_venue
     from slt.errors import ConfigError
     from slt.runtime.bootstrap import open_store
 
@@ -67,6 +87,10 @@ def serve(
     end_ms = parse_utc_ms(replay_end) if replay_end else None
     if end_ms is not None and end_ms <= start_ms:
         raise ConfigError("--replay-end must come after --replay-start")
+    pace = _speed(speed)
+    plan = load_scenario(faults) if faults is not None else []
+    if settle_ms < 1:
+        raise ConfigError(f"--settle-ms must be at least 1, got {settle_ms}")
     tapes = load_tapes(open_store(settings), names, start_ms, end_ms)
     out = stdout()
     configured = os.environ.get(ACCOUNTS_ENV, "").strip()
@@ -74,17 +98,38 @@ def serve(
         accounts = parse_accounts(configured)
         out.print(f"Accounts from {ACCOUNTS_ENV}: {len(accounts)}")
     else:
-        accounts = [demo_account()]
-        keep = settings.data_dir / "local-exchange" / "demo-account"
-        _write_private(keep, f"{accounts[0].key}:{accounts[0].secret}\n")
+        # With --state the demo account is kept beside its balances, so it survives too.
+        keep = (state or settings.data_dir / "local-exchange") / "demo-account"
+        if state is not None and keep.exists():
+            accounts = parse_accounts(keep.read_text().strip())
+        else:
+            accounts = [demo_account()]
+            _write_private(keep, f"{accounts[0].key}:{accounts[0].secret}\n")
         out.print(f"Demo account API key: {accounts[0].key}")
         out.print(f"Key and secret: {keep} (export {ACCOUNTS_ENV}=$(cat {keep}) to reuse them)")
-    clock = ReplayClock.start(start_ms, speed)
+    clock = ReplayClock.start(start_ms, pace)
     exchange = LocalExchange(
         tapes, clock, Authenticator(accounts, clock.wall), RateLimits(weight_limit),
-        balance=balance, wall=clock.wall,
+        balance=balance, wall=clock.wall, settle_ms=settle_ms, state_dir=state,
+        control=control, fault_plan=plan, venues=symbol_venue,
     )  # fmt: skip
+    if state is not None and state_file.load(exchange, state):
+        out.print(f"Restored balances, positions, orders and the clock from {state}")
     asyncio.run(_serve(exchange, host, port))
+
+
+def _speed(text: str) -> float:
+    if text.strip().lower() == "max":
+        return math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 1 or math.isinf(value):
+        from slt.errors import ConfigError
+
+        raise ConfigError(f"--speed must be a number of 1 or more, or max; got {text!r}")
+    return value
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -99,14 +144,12 @@ def _write_private(path: Path, text: str) -> None:
 async def _serve(exchange: object, host: str, port: int) -> None:
     from aiohttp import web
 
-    from slt.adapters.exchange.local.server import LocalExchange, build_app
+    from slt.adapters.exchange.local.server import LocalExchange, build_app, open_site
 
     assert isinstance(exchange, LocalExchange)
     runner = web.AppRunner(build_app(exchange), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1] if runner.addresses else port
+    bound = await open_site(exchange, runner, host, port)
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -114,8 +157,13 @@ async def _serve(exchange: object, host: str, port: int) -> None:
     out = stdout()
     out.print(
         f"Local Binance USDT-M exchange on http://{host}:{bound} replaying "
-        f"{', '.join(exchange.tapes)} at speed {exchange.clock.speed:g} (Ctrl-C stops it)"
+        f"{', '.join(exchange.tapes)} at speed "
+        f"{'max' if exchange.clock.is_max else f'{exchange.clock.speed:g}'} (Ctrl-C stops it)"
     )
+    if exchange.control:
+        out.print(f"Fault control API on http://{host}:{bound}/_sim/faults (--control)")
+    if exchange.fault_plan:
+        out.print(f"Scheduled faults: {len(exchange.fault_plan)} (--faults)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         out.print(f"warning: bound to {host}: anyone who can reach it can use the demo keys")
     await stopped.wait()

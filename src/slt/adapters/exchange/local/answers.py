@@ -3,7 +3,7 @@ sends them (reference §2.2-§2.4, §2.8): numbers as strings, times as integers
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from slt.adapters.exchange.local.limits import ORDERS_PER_10S, ORDERS_PER_MINUTE
 from slt.adapters.exchange.local.market import Row, SymbolTape
@@ -88,17 +88,34 @@ def kline_row(tape: SymbolTape, row: Row, length_ms: int, shift_ms: int) -> list
     ]  # fmt: skip
 
 
-def premium_index(tape: SymbolTape, now_ms: int, shift_ms: int) -> dict[str, Any]:
+class Premium(NamedTuple):
+    """The mark-price facts at one history moment, as premiumIndex and the markPrice stream
+    both tell them (prices as strings, ``next_funding_ms`` in history time)."""
+
+    mark_price: str
+    index_price: str
+    settle_price: str
+    funding_rate: str
+    next_funding_ms: int
+
+
+def premium(tape: SymbolTape, now_ms: int) -> Premium:
     """Mark, index and settle prices are the last traded price of the replay (the store keeps
     only 8-hourly marks); the funding rate is the last one settled, never the coming one."""
     last = tape.last_price(now_ms)
     shown = price(tape, last) if last is not None else ""
     _, rates = tape.funding_rows(now_ms)
     rate = f"{float(rates[-1]):.8f}" if len(rates) else "0.00000000"
+    return Premium(shown, shown, shown, rate, tape.next_funding_ms(now_ms))
+
+
+def premium_index(tape: SymbolTape, now_ms: int, shift_ms: int) -> dict[str, Any]:
+    p = premium(tape, now_ms)
     return {
-        "symbol": tape.symbol, "markPrice": shown, "indexPrice": shown,
-        "estimatedSettlePrice": shown, "lastFundingRate": rate, "interestRate": "0.00010000",
-        "nextFundingTime": tape.next_funding_ms(now_ms) + shift_ms, "time": now_ms + shift_ms,
+        "symbol": tape.symbol, "markPrice": p.mark_price, "indexPrice": p.index_price,
+        "estimatedSettlePrice": p.settle_price, "lastFundingRate": p.funding_rate,
+        "interestRate": "0.00010000", "nextFundingTime": p.next_funding_ms + shift_ms,
+        "time": now_ms + shift_ms,
     }  # fmt: skip
 
 

@@ -76,6 +76,10 @@ class Authenticator:
     def __init__(self, accounts: list[ApiAccount], wall_ms: Callable[[], int]) -> None:
         self._by_key = {a.key: a for a in accounts}
         self._wall_ms = wall_ms
+        self.skew_ms = 0  # a clock-skew fault: the server's clock runs this far ahead
+
+    def api_keys(self) -> list[str]:
+        return list(self._by_key)
 
     def account(self, api_key: str | None) -> ApiAccount:
         if not api_key:
@@ -114,7 +118,7 @@ class Authenticator:
             window = int(raw)
             if window > MAX_RECV_WINDOW_MS:
                 raise codes.recv_window_too_long()
-        stamp, now = int(text), self._wall_ms()
+        stamp, now = int(text), self._wall_ms() + self.skew_ms
         if stamp >= now + 1000:
             raise codes.timestamp_ahead()
         if now - stamp > window:

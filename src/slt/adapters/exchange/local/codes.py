@@ -93,3 +93,159 @@ def api_key_format() -> ExchangeRejected:
 
 def api_key_rejected() -> ExchangeRejected:
     return ExchangeRejected(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+
+
+# -- orders (reference §5; messages marked * are the real exchange's wording as peers log it,
+# not in the reference: docs/exchange.md lists them) -------------------------------------
+
+
+def not_required(name: str) -> ExchangeRejected:
+    return ExchangeRejected(-1106, f"Parameter '{name}' sent when not required.")
+
+
+def bad_precision() -> ExchangeRejected:
+    return ExchangeRejected(-1111, "Precision is over the maximum defined for this asset.")
+
+
+def bad_order_type() -> ExchangeRejected:
+    return ExchangeRejected(-1116, "Invalid orderType.")  # *
+
+
+def bad_side() -> ExchangeRejected:
+    return ExchangeRejected(-1117, "Invalid side.")  # *
+
+
+def bad_time_in_force() -> ExchangeRejected:
+    return ExchangeRejected(-1115, "Invalid timeInForce.")  # *
+
+
+def either_id(names: tuple[str, str]) -> ExchangeRejected:
+    return ExchangeRejected(
+        -1102, f"Param '{names[1]}' or '{names[0]}' must be sent, but both were empty/null!"
+    )  # *
+
+
+def unknown_order_sent() -> ExchangeRejected:
+    return ExchangeRejected(-2011, "Unknown order sent.")
+
+
+def no_such_order() -> ExchangeRejected:
+    return ExchangeRejected(-2013, "Order does not exist.")
+
+
+def margin_insufficient() -> ExchangeRejected:
+    return ExchangeRejected(-2019, "Margin is insufficient.")
+
+
+def would_trigger() -> ExchangeRejected:
+    return ExchangeRejected(-2021, "Order would immediately trigger.")
+
+
+def reduce_only_rejected() -> ExchangeRejected:
+    return ExchangeRejected(-2022, "ReduceOnly Order is rejected.")
+
+
+def max_open_orders() -> ExchangeRejected:
+    return ExchangeRejected(-2025, "Reach max open order limit.")  # *
+
+
+def max_position() -> ExchangeRejected:
+    return ExchangeRejected(-2027, "Exceeded the maximum allowable position at current leverage.")
+
+
+def position_side_mismatch() -> ExchangeRejected:
+    return ExchangeRejected(-4061, "Order's position side does not match user's setting.")  # *
+
+
+def qty_not_positive() -> ExchangeRejected:
+    return ExchangeRejected(-4003, "Quantity less than or equal to zero.")
+
+
+def qty_too_large() -> ExchangeRejected:
+    return ExchangeRejected(-4005, "Quantity greater than max quantity.")  # *
+
+
+def price_off_tick() -> ExchangeRejected:
+    return ExchangeRejected(-4014, "Price not increased by tick size.")  # *
+
+
+def client_id_too_long() -> ExchangeRejected:
+    return ExchangeRejected(-4015, "Client order id length should be less than 36 chars")  # *
+
+
+def price_above_band(limit: str) -> ExchangeRejected:
+    return ExchangeRejected(-4016, f"Limit price can't be higher than {limit}.")  # *
+
+
+def qty_off_step() -> ExchangeRejected:
+    return ExchangeRejected(-4023, "Quantity not increased by step size.")  # *
+
+
+def price_below_band(limit: str) -> ExchangeRejected:
+    return ExchangeRejected(-4024, f"Limit price can't be lower than {limit}.")  # *
+
+
+def bad_leverage(leverage: str) -> ExchangeRejected:
+    return ExchangeRejected(-4028, f"Leverage {leverage} is not valid")  # *
+
+
+def margin_type_unchanged() -> ExchangeRejected:
+    return ExchangeRejected(-4046, "No need to change margin type.")
+
+
+def margin_type_open_orders() -> ExchangeRejected:
+    return ExchangeRejected(
+        -4047, "Margin type cannot be changed if there exists open orders."
+    )  # *
+
+
+def margin_type_position() -> ExchangeRejected:
+    return ExchangeRejected(-4048, "Margin type cannot be changed if there exists position.")  # *
+
+
+def position_side_unchanged() -> ExchangeRejected:
+    return ExchangeRejected(-4059, "No need to change position side.")  # *
+
+
+def hedge_mode_unsupported() -> ExchangeRejected:
+    return ExchangeRejected(
+        -1130,
+        "Data sent for parameter 'dualSidePosition' is not valid: this local exchange trades "
+        "One-way Mode only (Hedge Mode is not supported yet).",
+    )
+
+
+def bad_batch_size() -> ExchangeRejected:
+    return ExchangeRejected(-4082, "Invalid number of batch place orders.")  # *
+
+
+def client_id_duplicated() -> ExchangeRejected:
+    return ExchangeRejected(-4116, "ClientOrderId is duplicated.")
+
+
+def use_algo_api() -> ExchangeRejected:
+    return ExchangeRejected(
+        -4120,
+        "Order type not supported for this endpoint. Please use the Algo Order API endpoints "
+        "instead.",
+    )
+
+
+def min_notional(notional: str) -> ExchangeRejected:
+    return ExchangeRejected(
+        -4164,
+        f"Order's notional must be no smaller than {notional} (unless you choose reduce only).",
+    )
+
+
+def fok_rejected() -> ExchangeRejected:
+    return ExchangeRejected(
+        -5021, "Due to the order could not be filled immediately, the FOK order has been rejected."
+    )
+
+
+def gtx_rejected() -> ExchangeRejected:
+    return ExchangeRejected(
+        -5022,
+        "Due to the order could not be executed as maker, the Post Only order will be rejected.",
+    )

@@ -10,6 +10,7 @@ candle is unknown: its open is the latest price until it closes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -48,11 +49,11 @@ class SymbolTape:
     def symbol(self) -> str:
         return self.rules.symbol
 
-    @property
+    @cached_property  # every price and quantity on the wire is formatted with these
     def price_decimals(self) -> int:
         return decimals(self.rules.tick_size)
 
-    @property
+    @cached_property
     def qty_decimals(self) -> int:
         return decimals(self.rules.step_size)
 
@@ -104,6 +105,25 @@ class SymbolTape:
             if (start_ms is None or t >= start_ms) and (end_ms is None or t <= end_ms):
                 rows.append(forming)
         return rows[:limit] if start_ms is not None else rows[-limit:]
+
+    def closed_klines(self, interval: str, start_ms: int, now_ms: int) -> list[Row]:
+        """The candles of ``interval`` opened at ``start_ms`` or later and closed by ``now_ms``,
+        oldest first (the same rows ``klines`` answers)."""
+        length = self.interval_ms(interval)
+        if start_ms + length > now_ms:
+            return []
+        closed = self._series(interval, length)
+        times = closed.open_time_ms
+        lo = int(np.searchsorted(times, start_ms, "left"))
+        hi = int(np.searchsorted(times, now_ms - length, "right"))
+        return [
+            (t, o, h, low, c, v)
+            for t, o, h, low, c, v in zip(
+                times[lo:hi].tolist(), closed.open[lo:hi].tolist(), closed.high[lo:hi].tolist(),
+                closed.low[lo:hi].tolist(), closed.close[lo:hi].tolist(),
+                closed.volume[lo:hi].tolist(), strict=True,
+            )
+        ]  # fmt: skip
 
     def forming(self, length: int, now_ms: int) -> Row | None:
         """The candle of ``length`` in progress at ``now_ms``: None before the data starts or
@@ -159,6 +179,10 @@ class SymbolTape:
             if i < len(times):
                 return int(times[i])
         return now_ms - now_ms % FUNDING_INTERVAL_MS + FUNDING_INTERVAL_MS
+
+    def forget_resampled(self) -> None:
+        """The finest candles changed (a price-gap fault): coarser ones are made again."""
+        self._by_interval.clear()
 
     def _series(self, interval: str, length: int) -> Candles:
         if length == self.candles.key.timeframe_ms:

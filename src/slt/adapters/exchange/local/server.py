@@ -4,30 +4,43 @@ limits and error answers on 127.0.0.1. WebSocket streams share the port (same ap
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from slt.adapters.exchange.local import answers, codes
+from slt.adapters.exchange.local import answers, codes, sim_control, state_file
+from slt.adapters.exchange.local import trading_routes as trade
+from slt.adapters.exchange.local.account import Account, Ids
 from slt.adapters.exchange.local.auth import ApiAccount, Authenticator
 from slt.adapters.exchange.local.clock import ReplayClock, wall_ms
+from slt.adapters.exchange.local.faults import TIMEOUT_MSG, FaultState, Scheduled
 from slt.adapters.exchange.local.limits import RateLimits
+from slt.adapters.exchange.local.listen_keys import LISTEN_KEY_ROUTES
 from slt.adapters.exchange.local.market import (
     KLINE_LIMIT_DEFAULT,
     KLINE_LIMIT_MAX,
     SymbolTape,
     kline_weight,
 )
-from slt.errors import ExchangeRejected
+from slt.adapters.exchange.local.stepper import Stepper
+from slt.adapters.exchange.local.stream_routes import install as install_streams
+from slt.adapters.exchange.local.streams import StreamHub, StreamSettings
+from slt.engine.ports import SymbolVenueFactory
+from slt.errors import ConfigError, ExchangeRejected
 
 log = logging.getLogger(__name__)
 
 NONE, USER_STREAM, SIGNED = "NONE", "USER_STREAM", "SIGNED"
+BAD_GATEWAY = "<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
+SAVE_EVERY_MS = 2_000
 
 
 def _compact(value: Any) -> str:
@@ -58,10 +71,50 @@ class LocalExchange:
     balance: float = 10_000.0
     wall: Callable[[], int] = wall_ms
     opened_ms: int = 0  # when the accounts were funded: their balances' update time
+    accounts: dict[str, Account] = field(default_factory=dict)
+    stepper: Stepper | None = None
+    last_request_wall_ms: int = 0  # the latest REST request (``--speed max`` waits for quiet)
+    last_step_wall_ms: int = 0  # ``--speed max``: when the market last moved
+    settle_ms: int = 100  # ``--speed max``: how long clients must be quiet before it moves
+    ids: Ids = field(default_factory=Ids)
+    venues: SymbolVenueFactory = field(default=None, repr=False)  # type: ignore[assignment]
+    faults: FaultState = field(default_factory=FaultState)
+    control: bool = False  # ``--control``: the ``/_sim/`` API answers
+    fault_plan: list[Scheduled] = field(default_factory=list)  # ``--faults FILE``
+    restart: Callable[[float], Awaitable[None]] | None = None  # set by ``open_site``
+    state_dir: Path | None = None  # ``--state``: where the state is saved every few seconds
+    stream_settings: StreamSettings = field(default_factory=StreamSettings)
+    hub: StreamHub = field(init=False, repr=False)  # the WebSocket streams (streams.py)
 
     def __post_init__(self) -> None:
         if not self.opened_ms:
             self.opened_ms = self.wall()
+        self.hub = StreamHub(self, self.stream_settings)
+        if self.venues is None:
+            raise ConfigError(
+                "the local exchange needs the simulated exchange that fills its orders "
+                "(venues=slt.engine.symbol_venue.symbol_venue)"
+            )
+        for key in self.auth.api_keys():
+            self.accounts[key] = Account(
+                key, self.tapes, self.balance, self.ids, self.clock.shift_ms, self.venues
+            )
+        self.stepper = Stepper(self.tapes, self.clock.history_now(), list(self.accounts.values()))
+
+    def catch_up(self) -> None:
+        """Bring every account to the replayed moment: candles open and close, orders fill,
+        funding is paid; the events go to the user-data streams."""
+        assert self.stepper is not None
+        self.stepper.advance_to(self.clock.history_now(), self.publish_user)
+
+    def publish_user(self, api_key: str, event: dict[str, Any]) -> None:
+        hub = getattr(self, "hub", None)
+        if hub is not None:
+            hub.publish_user(api_key, event)
+
+    def publish_all(self, api_key: str, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.publish_user(api_key, event)
 
     def tape(self, params: dict[str, str]) -> SymbolTape:
         symbol = params.get("symbol")
@@ -85,6 +138,7 @@ class Route:
     handler: Handler
     weight: Weight
     security: str = NONE
+    orders: int = 0  # counted against the account's order limits (10 s, 1 min)
 
 
 def _int(params: dict[str, str], name: str, default: int | None = None) -> int | None:
@@ -112,7 +166,7 @@ async def ping(ex: LocalExchange, call: Call) -> Any:
 
 
 async def server_time(ex: LocalExchange, call: Call) -> Any:
-    return {"serverTime": ex.wall()}
+    return {"serverTime": ex.wall() + ex.faults.skew_ms}
 
 
 async def exchange_info(ex: LocalExchange, call: Call) -> Any:
@@ -164,46 +218,9 @@ async def leverage_bracket(ex: LocalExchange, call: Call) -> Any:
     return [answers.leverage_bracket(t) for t in ex.tapes.values()]
 
 
-async def balance(ex: LocalExchange, call: Call) -> Any:
-    """The account's USDT balance. Orders are not matched yet, so it is the starting
-    balance with nothing in use."""
-    amount = f"{ex.balance:.8f}"
-    return [
-        {
-            "accountAlias": "SgsR", "asset": "USDT", "balance": amount,
-            "crossWalletBalance": amount, "crossUnPnl": "0.00000000",
-            "availableBalance": amount, "maxWithdrawAmount": amount, "marginAvailable": True,
-            "updateTime": ex.opened_ms,
-        }
-    ]  # fmt: skip
-
-
-async def account_v3(ex: LocalExchange, call: Call) -> Any:
-    """The account with no positions and no margin in use (orders are not matched yet)."""
-    amount, zero = f"{ex.balance:.8f}", "0.00000000"
-    asset = {
-        "asset": "USDT", "walletBalance": amount, "unrealizedProfit": zero,
-        "marginBalance": amount, "maintMargin": zero, "initialMargin": zero,
-        "positionInitialMargin": zero, "openOrderInitialMargin": zero,
-        "crossWalletBalance": amount, "crossUnPnl": zero, "availableBalance": amount,
-        "maxWithdrawAmount": amount, "updateTime": ex.opened_ms,
-    }  # fmt: skip
-    return {
-        "totalInitialMargin": zero, "totalMaintMargin": zero, "totalWalletBalance": amount,
-        "totalUnrealizedProfit": zero, "totalMarginBalance": amount,
-        "totalPositionInitialMargin": zero, "totalOpenOrderInitialMargin": zero,
-        "totalCrossWalletBalance": amount, "totalCrossUnPnl": zero, "availableBalance": amount,
-        "maxWithdrawAmount": amount, "assets": [asset], "positions": [],
-    }  # fmt: skip
-
-
-async def account_v2(ex: LocalExchange, call: Call) -> Any:
-    body = await account_v3(ex, call)
-    body["assets"][0] |= {"marginAvailable": True}
-    return {
-        "feeTier": 0, "feeBurn": False, "canTrade": True, "canDeposit": True,
-        "canWithdraw": True, "updateTime": 0, "multiAssetsMargin": False, "tradeGroupId": -1,
-    } | body  # fmt: skip
+def _one_or_all(params: dict[str, str]) -> int:
+    """Open-order lists: 1 for one symbol, 40 for all."""
+    return 1 if "symbol" in params else 40
 
 
 ROUTES: dict[tuple[str, str], Route] = {
@@ -219,11 +236,37 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/fapi/v1/premiumIndex"): Route(premium_index, lambda p: 1 if "symbol" in p else 10),
     ("GET", "/fapi/v1/fundingRate"): Route(funding_rate, 1),
     ("GET", "/fapi/v1/leverageBracket"): Route(leverage_bracket, 1, SIGNED),
-    ("GET", "/fapi/v2/balance"): Route(balance, 5, SIGNED),
-    ("GET", "/fapi/v3/balance"): Route(balance, 5, SIGNED),
-    ("GET", "/fapi/v2/account"): Route(account_v2, 5, SIGNED),
-    ("GET", "/fapi/v3/account"): Route(account_v3, 5, SIGNED),
+    ("GET", "/fapi/v2/balance"): Route(trade.balance, 5, SIGNED),
+    ("GET", "/fapi/v3/balance"): Route(trade.balance, 5, SIGNED),
+    ("GET", "/fapi/v2/account"): Route(trade.account_v2, 5, SIGNED),
+    ("GET", "/fapi/v3/account"): Route(trade.account_v3, 5, SIGNED),
+    ("POST", "/fapi/v1/order"): Route(trade.new_order, 0, SIGNED, orders=1),
+    ("GET", "/fapi/v1/order"): Route(trade.query_order, 1, SIGNED),
+    ("DELETE", "/fapi/v1/order"): Route(trade.cancel_order, 1, SIGNED),
+    ("GET", "/fapi/v1/openOrder"): Route(trade.open_order, 1, SIGNED),
+    ("GET", "/fapi/v1/openOrders"): Route(trade.open_orders, _one_or_all, SIGNED),
+    ("GET", "/fapi/v1/allOrders"): Route(trade.all_orders, 5, SIGNED),
+    ("DELETE", "/fapi/v1/allOpenOrders"): Route(trade.cancel_all, 1, SIGNED),
+    ("POST", "/fapi/v1/batchOrders"): Route(trade.batch_orders, 5, SIGNED, orders=5),
+    ("GET", "/fapi/v1/userTrades"): Route(trade.user_trades, 5, SIGNED),
+    ("GET", "/fapi/v1/income"): Route(trade.income, 30, SIGNED),
+    ("POST", "/fapi/v1/algoOrder"): Route(trade.new_algo_order, 0, SIGNED, orders=1),
+    ("GET", "/fapi/v1/algoOrder"): Route(trade.query_algo_order, 1, SIGNED),
+    ("DELETE", "/fapi/v1/algoOrder"): Route(trade.cancel_algo_order, 1, SIGNED),
+    ("GET", "/fapi/v1/openAlgoOrders"): Route(trade.open_algo_orders, _one_or_all, SIGNED),
+    ("GET", "/fapi/v1/allAlgoOrders"): Route(trade.all_algo_orders, 5, SIGNED),
+    ("DELETE", "/fapi/v1/algoOpenOrders"): Route(trade.cancel_algo_open_orders, 1, SIGNED),
+    ("GET", "/fapi/v2/positionRisk"): Route(trade.position_risk_v2, 5, SIGNED),
+    ("GET", "/fapi/v3/positionRisk"): Route(trade.position_risk_v3, 5, SIGNED),
+    ("GET", "/fapi/v1/symbolConfig"): Route(trade.symbol_config, 5, SIGNED),
+    ("GET", "/fapi/v1/accountConfig"): Route(trade.account_config, 5, SIGNED),
+    ("POST", "/fapi/v1/leverage"): Route(trade.change_leverage, 1, SIGNED),
+    ("POST", "/fapi/v1/marginType"): Route(trade.change_margin_type, 1, SIGNED),
+    ("GET", "/fapi/v1/positionSide/dual"): Route(trade.position_mode, 30, SIGNED),
+    ("POST", "/fapi/v1/positionSide/dual"): Route(trade.change_position_mode, 1, SIGNED),
+    ("GET", "/fapi/v1/commissionRate"): Route(trade.commission_rate, 20, SIGNED),
 }
+ROUTES.update({key: Route(*spec) for key, spec in LISTEN_KEY_ROUTES.items()})
 
 
 # -- dispatch -----------------------------------------------------------------------------
@@ -259,13 +302,33 @@ async def _dispatch(ex: LocalExchange, request: web.Request) -> web.StreamRespon
     params = _pairs(raw_body, "body") | _pairs(raw_query, "query")  # the query wins
     weight = route.weight(params) if callable(route.weight) else route.weight
     ip = request.remote or "?"
-    ex.limits.charge(ip, weight, ex.wall())
+    now = ex.wall()
+    ex.last_request_wall_ms = now
+    forced = ex.faults.forced_limit(ex.limits.weight_limit, now)
+    if forced is not None:
+        raise forced
+    ex.limits.charge(ip, weight, now)
     call = Call(params)
     if route.security != NONE:
         call.account = ex.auth.account(request.headers.get("X-MBX-APIKEY"))
         if route.security == SIGNED:
             ex.auth.verify(call.account, raw_query, raw_body, params)
-    return _json(await route.handler(ex, call))
+    counts = None
+    if route.orders and call.account is not None:
+        counts = ex.limits.charge_order(call.account.key, now, route.orders)
+    ex.catch_up()
+    response = _json(await route.handler(ex, call))
+    if route.orders:
+        lost = ex.faults.take_unknown_outcome()
+        if lost is not None:  # the order stands; the client never learns it
+            await asyncio.sleep(lost.delay_ms / 1000)
+            if lost.status == 502:
+                return web.Response(status=502, text=BAD_GATEWAY, content_type="text/html")
+            raise ExchangeRejected(-1007, TIMEOUT_MSG, 503)
+    if counts is not None:
+        response.headers["X-MBX-ORDER-COUNT-10S"] = str(counts[0])
+        response.headers["X-MBX-ORDER-COUNT-1M"] = str(counts[1])
+    return response
 
 
 def _error(exc: ExchangeRejected) -> web.Response:
@@ -273,6 +336,70 @@ def _error(exc: ExchangeRejected) -> web.Response:
     if exc.retry_after_s is not None:
         response.headers["Retry-After"] = str(exc.retry_after_s)
     return response
+
+
+def _market_loop(
+    ex: LocalExchange,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A background task that keeps the accounts at the replayed moment while no request
+    comes: candles close, stops fill and funding is paid on time. At ``--speed max`` it moves
+    the market itself, one boundary at a time."""
+
+    async def run() -> None:
+        saved = ex.wall()
+        while True:
+            try:
+                wait = _max_speed_step(ex) if ex.clock.is_max else _timed_step(ex)
+                if ex.state_dir is not None and ex.wall() - saved >= SAVE_EVERY_MS:
+                    state_file.save(ex, ex.state_dir)
+                    saved = ex.wall()
+            except Exception:  # a bug: logged, and the market keeps moving
+                log.exception("local exchange: the market step failed")
+                wait = 0.2
+            await asyncio.sleep(wait)
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(run())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if ex.state_dir is not None:  # a clean stop keeps everything up to the last request
+            state_file.save(ex, ex.state_dir)
+
+    return context
+
+
+def _timed_step(ex: LocalExchange) -> float:
+    """Speed 1 or N: catch up with the clock; seconds until the next boundary is due."""
+    ex.catch_up()
+    assert ex.stepper is not None
+    due = ex.stepper.next_due_ms()
+    if due is None:
+        return 0.2
+    ahead_ms = (due - ex.clock.history_now()) / ex.clock.speed
+    return min(max(ahead_ms / 1000, 0.002), 0.2)
+
+
+def _max_speed_step(ex: LocalExchange) -> float:
+    """``--speed max``: once clients have been quiet for ``settle_ms`` (no request, no
+    WebSocket message) since the last step, move the market to the next boundary (a candle
+    closes and the next opens), so a bot that answers a closed candle with a market order is
+    filled at the next candle's open, as the backtest assumes."""
+    assert ex.stepper is not None
+    now = ex.wall()
+    busy = max(ex.last_request_wall_ms, ex.hub.last_activity_wall_ms, ex.last_step_wall_ms)
+    quiet_for = now - busy
+    if quiet_for < ex.settle_ms:
+        return (ex.settle_ms - quiet_for) / 1000
+    due = ex.stepper.next_due_ms()
+    if due is None:
+        return 0.2  # the replay has ended
+    ex.clock.move_to(due)
+    ex.catch_up()
+    ex.hub.wake()
+    ex.last_step_wall_ms = ex.wall()
+    return ex.settle_ms / 1000
 
 
 def build_app(ex: LocalExchange) -> web.Application:
@@ -297,9 +424,38 @@ def build_app(ex: LocalExchange) -> web.Application:
         return response
 
     app = web.Application(middlewares=[binance_answers])
+    app.cleanup_ctx.append(_market_loop(ex))
+    app.add_routes(sim_control.routes(ex))
+    if ex.fault_plan:
+        app.cleanup_ctx.append(sim_control.scheduler(ex, ex.fault_plan))
+    install_streams(app, ex.hub)  # WebSocket routes, the streams' timer, closing on shutdown
 
     async def rest(request: web.Request) -> web.StreamResponse:
         return await _dispatch(ex, request)
 
     app.router.add_route("*", "/fapi/{tail:.*}", rest)
     return app
+
+
+async def open_site(ex: LocalExchange, runner: web.AppRunner, host: str, port: int) -> int:
+    """Listen on ``host:port`` (0: a free port); returns the port. The exchange can then be
+    restarted by the ``restart`` fault: every connection is cut, the port refuses connections
+    for the given seconds, then it listens again with all state kept."""
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = int(runner.addresses[-1][1]) if port == 0 else port
+
+    async def restart(seconds: float) -> None:
+        nonlocal site
+        await ex.hub.drop_connections("all")
+        await site.stop()
+        server = runner.server
+        if server is not None:
+            for connection in server.connections:
+                connection.force_close()
+        await asyncio.sleep(seconds)
+        site = web.TCPSite(runner, host, bound)
+        await site.start()
+
+    ex.restart = restart
+    return bound
