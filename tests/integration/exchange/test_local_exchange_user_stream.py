@@ -159,8 +159,6 @@ def test_a_position_near_liquidation_gets_one_margin_call_then_is_liquidated(
     pings and listenKey on real wall time."""
     from binance_sdk_derivatives_trading_usds_futures.websocket_streams import models as m
 
-    from slt.domain.trading.margin_nb import CUM, MMR, bracket_row_nb
-
     btc = tapes["BTCUSDT"]
     c = btc.candles
     wall = SystemWall()
@@ -198,15 +196,7 @@ def test_a_position_near_liquidation_gets_one_margin_call_then_is_liquidated(
     entry = float(trades[0]["price"])
     i = int(np.searchsorted(c.open_time_ms, trades[0]["time"], "right")) - 1
     j = i + int(np.argmax(c.low[i:] <= liq))
-    # Independently: the closes before the liquidation that put the position at risk.
-    b = btc.rules.brackets
-    risky = []
-    for k in range(i, j):
-        mark = float(c.close[k])
-        row = bracket_row_nb(b, 0.010 * mark)
-        mm = 0.010 * mark * float(b[row, MMR]) - float(b[row, CUM])
-        risky.append(mm >= 0.8 * (iw + (mark - entry) * 0.010))
-    expected = sum(1 for was, now in zip([False, *risky], risky, strict=False) if now and not was)
+    expected = margin_calls_due(btc, entry, iw, i, j)
     calls = [e for e in got if e["e"] == "MARGIN_CALL"]
     assert len(calls) == expected
     assert all(e["p"][0]["mt"] == "ISOLATED" and e["p"][0]["pa"] == "0.010" for e in calls)
@@ -214,6 +204,21 @@ def test_a_position_near_liquidation_gets_one_margin_call_then_is_liquidated(
     assert closing[-1]["o"]["x"] == "CALCULATED"
     assert closing[-1]["o"]["c"].startswith("autoclose-")
     assert closing[-1]["T"] == int(c.open_time_ms[j]) + 300_000  # when that candle closed
+
+
+def margin_calls_due(tape: SymbolTape, entry: float, iw: float, i: int, j: int) -> int:
+    """Independently: how often a close of candles i..j-1 entered the margin-call band of a
+    0.010 long (maintenance >= 80 % of the isolated wallet + unrealized PnL) from outside."""
+    from slt.domain.trading.margin_nb import CUM, MMR, bracket_row_nb
+
+    b, c = tape.rules.brackets, tape.candles
+    risky = []
+    for k in range(i, j):
+        mark = float(c.close[k])
+        row = bracket_row_nb(b, 0.010 * mark)
+        mm = 0.010 * mark * float(b[row, MMR]) - float(b[row, CUM])
+        risky.append(mm >= 0.8 * (iw + (mark - entry) * 0.010))
+    return sum(1 for was, now in zip([False, *risky], risky, strict=False) if now and not was)
 
 
 def liquidated(events: list[dict[str, Any]]) -> bool:
@@ -229,7 +234,7 @@ def test_a_close_near_the_liquidation_price_sends_one_margin_call_before_it(
     from slt.adapters.exchange.local.clock import ReplayClock
     from slt.adapters.exchange.local.order_params import OrderRequest
     from slt.adapters.exchange.local.server import LocalExchange
-    from slt.domain.trading.margin_nb import CUM, MMR, bracket_row_nb, liquidation_price_nb
+    from slt.domain.trading.margin_nb import liquidation_price_nb
     from slt.engine.symbol_venue import symbol_venue
 
     btc = tapes["BTCUSDT"]
@@ -245,13 +250,7 @@ def test_a_close_near_the_liquidation_price_sends_one_margin_call_before_it(
             j = i + int(np.argmax(c.low[i:] <= liq))
             if c.low[j] > liq:
                 return None
-            risky = []
-            for k in range(i, j):
-                mark = float(c.close[k])
-                row = bracket_row_nb(b, 0.010 * mark)
-                mm = 0.010 * mark * float(b[row, MMR]) - float(b[row, CUM])
-                risky.append(mm >= 0.8 * (iw + (mark - entry) * 0.010))
-            calls = sum(1 for was, now in zip([False, *risky], risky, strict=False) if now > was)
+            calls = margin_calls_due(btc, entry, iw, i, j)
             if calls:
                 return i, j, calls
         return None
