@@ -175,6 +175,12 @@ def test_ccxt_places_market_limit_and_stop_orders_and_reads_positions(
         # ccxt sends a stop to the Algo Order API, as Binance requires since December 2025.
         [algo] = client.fapiPrivateGetOpenAlgoOrders()
         assert algo["orderType"] == "STOP_MARKET" and float(algo["triggerPrice"]) < entry
+        # ...and queries and cancels it there, with its trigger flag.
+        trigger = {"trigger": True}
+        assert [o["id"] for o in client.fetch_open_orders(symbol, params=trigger)] == [stop["id"]]
+        assert client.fetch_order(stop["id"], symbol, trigger)["status"] == "open"
+        client.cancel_order(stop["id"], symbol, trigger)
+        assert client.fetch_open_orders(symbol, params=trigger) == []
         open_ids = {o["id"] for o in client.fetch_open_orders(symbol)}
         assert limit["id"] in open_ids
         client.cancel_order(limit["id"], symbol)

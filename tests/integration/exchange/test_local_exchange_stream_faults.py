@@ -145,13 +145,14 @@ def test_user_events_can_come_twice_late_or_out_of_order(
     assert _kinds(got) == expected
 
 
+@pytest.mark.parametrize("e_as_string", [False, True])
 def test_expired_listen_keys_are_told_and_a_keepalive_then_needs_a_new_key(
-    tapes: dict[str, SymbolTape],
+    tapes: dict[str, SymbolTape], e_as_string: bool
 ) -> None:
     async def scenario(ex: Running) -> tuple[str, list[Any], int, Any]:
         async with aiohttp.ClientSession() as session:
             key, ws = await _private(session, ex)
-            await inject(session, ex, kind="expire_listen_keys")
+            await inject(session, ex, kind="expire_listen_keys", e_as_string=e_as_string)
             got = [f for _, f in await frames(ws, 1.0)]
             async with session.put(f"{ex.url}/fapi/v1/listenKey",
                                    headers={"X-MBX-APIKEY": ACCOUNT.key}) as answer:  # fmt: skip
@@ -160,6 +161,7 @@ def test_expired_listen_keys_are_told_and_a_keepalive_then_needs_a_new_key(
     with serving(tapes, START, wall=SystemWall(), control=True) as ex:
         key, got, status, body = asyncio.run(scenario(ex))
     assert got[0]["e"] == "listenKeyExpired" and got[0]["listenKey"] == key
+    assert isinstance(got[0]["E"], str if e_as_string else int)  # Binance's seen variant
     assert status == 400 and body["code"] == -1125
 
 

@@ -30,7 +30,7 @@ KINDS: dict[str, dict[str, tuple[type, Any]]] = {
     "rate_limit": {"status": (int, 429), "count": (int, 5)},
     "unknown_outcome": {"status": (int, 503), "count": (int, 1), "delay_ms": (int, 0)},
     "transient_unknown_order": {"seconds": (float, 10.0)},
-    "expire_listen_keys": {},
+    "expire_listen_keys": {"e_as_string": (bool, False)},
     "clock_skew": {"ms": (int, None)},
     "restart": {"seconds": (float, 5.0)},
     "price_gap": {"symbol": (str, None), "pct": (float, None)},
@@ -69,7 +69,7 @@ def parse_fault(raw: dict[str, Any], where: str) -> Fault:
             raise ConfigError(f"{where} ({kind}): {name} is required")
         if kind_type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, kind_type) or isinstance(value, bool):
+        if not isinstance(value, kind_type) or (isinstance(value, bool) and kind_type is not bool):
             raise ConfigError(f"{where} ({kind}): {name} must be a {kind_type.__name__}")
         allowed = CHOICES.get((kind, name))
         if allowed is not None and value not in allowed:
@@ -140,6 +140,7 @@ class FaultState:
     user_mode: str = ""
     user_left: int = 0
     user_delay_ms: int = 0
+    expired_e_as_string: bool = False  # listenKeyExpired with ``E`` as a string (seen live)
     applied: list[dict[str, Any]] = field(default_factory=list)
 
     # -- REST ---------------------------------------------------------------------------

@@ -52,6 +52,7 @@ async def apply(ex: LocalExchange, fault: Fault) -> dict[str, Any]:
     elif fault.kind == "transient_unknown_order":
         f.hide_new_orders_ms = int(p["seconds"] * 1000)
     elif fault.kind == "expire_listen_keys":
+        f.expired_e_as_string = p["e_as_string"]
         done["expired"] = ex.hub.expire_listen_keys()
     elif fault.kind == "clock_skew":
         f.skew_ms = p["ms"]

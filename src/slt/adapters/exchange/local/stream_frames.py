@@ -72,8 +72,10 @@ def mark_price_event(tape: SymbolTape, now_ms: int, shift_ms: int) -> dict[str, 
     }  # fmt: skip
 
 
-def listen_key_expired(listen_key: str, wire_ms: int) -> dict[str, Any]:
-    return {"e": "listenKeyExpired", "E": wire_ms, "listenKey": listen_key}
+def listen_key_expired(listen_key: str, wire_ms: int, e_as_string: bool = False) -> dict[str, Any]:
+    """``e_as_string``: ``E`` as a string, as Binance has been seen to send it (go-binance#510)."""
+    return {"e": "listenKeyExpired", "E": str(wire_ms) if e_as_string else wire_ms,
+            "listenKey": listen_key}  # fmt: skip
 
 
 def combined(stream_json: str, payload_json: str) -> str:

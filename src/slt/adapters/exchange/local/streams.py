@@ -165,7 +165,8 @@ class StreamHub:
             connections = self._private.pop(key, None)
             if not connections:
                 continue
-            text = frames.dump(frames.listen_key_expired(key, self._ex.wire_now()))
+            as_string = self._ex.faults.expired_e_as_string
+            text = frames.dump(frames.listen_key_expired(key, self._ex.wire_now(), as_string))
             key_json = frames.dump(key)
             for conn in connections:
                 self._send(conn, frames.combined(key_json, text) if conn.combined else text)
