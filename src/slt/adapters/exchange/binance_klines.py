@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import ccxt
 import numpy as np
 
+from slt.adapters.exchange.governor import Governor, retry_after_s
 from slt.adapters.store.parquet_store import ParquetStore
 from slt.domain.clock import format_utc_ms
 from slt.domain.series import I64, Candles, Kind, Market, SeriesKey
@@ -157,37 +158,12 @@ def closed_count(close_time_ms: I64, received_ms: int) -> int:
     return int(np.searchsorted(close_time_ms, received_ms, side="left"))
 
 
-def weight_wait_ms(used: int, used_minute: int, weight: int, budget: int, now_ms: int) -> int:
-    """Milliseconds to wait so that ``weight`` more fits into this minute's budget (0: send now)."""
-    if now_ms // MINUTE_MS > used_minute:
-        used = 0
-    if used + weight <= budget:
-        return 0
-    return MINUTE_MS - now_ms % MINUTE_MS + MINUTE_MARGIN_MS
-
-
 def requests_wait_ms(sent_ms: Sequence[int], now_ms: int, limit: int, period_ms: int) -> int:
     """Milliseconds to wait so that at most ``limit`` requests fall in any ``period_ms`` window."""
     recent = [t for t in sent_ms if t > now_ms - period_ms]
     if len(recent) < limit:
         return 0
     return max(0, recent[-limit] + period_ms - now_ms)
-
-
-def header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name:
-            return value
-    return None
-
-
-def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
-    """The ``Retry-After`` delay in seconds, if the exchange sent a readable one."""
-    text = header(headers, "retry-after")
-    try:
-        return max(0.0, float(text)) if text is not None else None
-    except ValueError:
-        return None
 
 
 # ---------------------------------------------------------------- the ccxt client
@@ -257,7 +233,8 @@ class BinanceKlineClient:
         self._exchange.on_rest_response = self._on_rest_response
         self._status: int | None = None
         self._headers: Mapping[str, str] = {}
-        self.used_weight, self._used_minute = 0, 0
+        # The downloader is never risk-reducing: its budget is the whole limit it allows itself.
+        self.governor = Governor(weight_limit=self.pacing.weight_budget_per_minute, reserve=0.0)
         self._sent: deque[int] = deque(maxlen=self.pacing.max_requests)
         self.requests, self.waited_s = 0, 0.0
 
@@ -291,28 +268,27 @@ class BinanceKlineClient:
         self._sleep(ms / 1000)
         self.waited_s += ms / 1000
 
+    @property
+    def used_weight(self) -> int:
+        """Weight used in this minute, as Binance's last answer said (or as we counted)."""
+        return self.governor.weight.current(self._clock())
+
     def _pace(self, weight: int) -> None:
         now = self._clock()
-        budget = self.pacing.weight_budget_per_minute
-        wait = weight_wait_ms(self.used_weight, self._used_minute, weight, budget, now)
+        wait = self.governor.wait_ms(weight, now)
         if wait:
             self._wait(wait)
             now += wait
-            self.used_weight, self._used_minute = 0, now // MINUTE_MS
         period_ms = int(self.pacing.period_s * 1000)
         wait = requests_wait_ms(self._sent, now, self.pacing.max_requests, period_ms)
         if wait:
             self._wait(wait)
             now += wait
         self._sent.append(now)
-        if now // MINUTE_MS > self._used_minute:
-            self.used_weight, self._used_minute = 0, now // MINUTE_MS
-        self.used_weight += weight  # an estimate until the response header tells the truth
+        self.governor.charge(weight, now)  # an estimate until the answer's header says
 
     def _note_weight(self, received_ms: int) -> None:
-        used = header(self._headers, WEIGHT_HEADER)
-        if used is not None and used.isdigit():
-            self.used_weight, self._used_minute = int(used), received_ms // MINUTE_MS
+        self.governor.observe(self._status or 200, self._headers, received_ms)
 
     def fetch_klines(
         self, symbol: str, interval: str, start_ms: int, end_ms: int, limit: int
