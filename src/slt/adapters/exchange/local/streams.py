@@ -118,9 +118,11 @@ class StreamHub:
             self._deliver(api_key, event)
         elif mode == "delay":
             loop.call_later(delay_ms / 1000, self._deliver, api_key, event)
-        else:  # reorder: after the account's next event (or the delay, if none comes)
-            if self._held is not None:
-                self._deliver(*self._held)
+        elif self._held is not None:  # reorder: pairs swap, the later event goes first
+            held, self._held = self._held, None
+            self._deliver(api_key, event)
+            self._deliver(*held)
+        else:  # held until the account's next event (or the delay, if none comes)
             self._held = (api_key, event)
             loop.call_later(delay_ms / 1000, self._release_held, api_key, event)
 
