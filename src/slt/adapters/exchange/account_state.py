@@ -101,6 +101,54 @@ class AccountState:
     def open_algo(self, client_algo_id: str) -> OpenAlgo | None:
         return self.algos.get(client_algo_id)
 
+    def seen_trade(self, symbol: str, trade_id: int) -> bool:
+        return (symbol, trade_id) in self._trades
+
+    def mark_trade(self, symbol: str, trade_id: int) -> None:
+        """A trade learnt from REST (a resync): the stream's copy, if it comes, is a repeat."""
+        self._trades.add((symbol, trade_id))
+
+    def load_rest(
+        self,
+        account: dict[str, Any],
+        positions: list[dict[str, Any]],
+        orders: list[dict[str, Any]],
+        algos: list[dict[str, Any]],
+    ) -> None:
+        """The account as REST says it is now (``/fapi/v3/account``, ``/fapi/v3/positionRisk``,
+        ``openOrders``, ``openAlgoOrders``): after a reconnect, what the stream missed."""
+        for asset in account.get("assets", []):
+            self.wallet[str(asset["asset"])] = float(asset["walletBalance"])
+            self._account_ms["$" + str(asset["asset"])] = int(asset.get("updateTime", 0))
+        self.positions = {}
+        for p in positions:
+            amount = float(p["positionAmt"])
+            symbol = str(p["symbol"])
+            self._account_ms[symbol] = max(self._account_ms.get(symbol, -1), int(p["updateTime"]))
+            if amount:
+                isolated = float(p.get("isolatedWallet", 0) or 0)
+                self.positions[symbol] = Position(
+                    symbol, amount, float(p["entryPrice"]), float(p["unRealizedProfit"]),
+                    "isolated" if isolated else "cross", isolated, int(p["updateTime"]),
+                )  # fmt: skip
+        self.orders = {
+            str(o["clientOrderId"]): OpenOrder(
+                int(o["orderId"]), str(o["clientOrderId"]), str(o["symbol"]), str(o["side"]),
+                str(o["type"]), str(o["status"]), float(o["origQty"]), float(o["executedQty"]),
+                float(o["price"]), float(o["stopPrice"]), bool(o["reduceOnly"]),
+                int(o["updateTime"]),
+            )
+            for o in orders
+        }  # fmt: skip
+        self.algos = {
+            str(a["clientAlgoId"]): OpenAlgo(
+                int(a["algoId"]), str(a["clientAlgoId"]), str(a["symbol"]), str(a["side"]),
+                str(a["orderType"]), str(a["algoStatus"]), float(a["triggerPrice"]),
+                float(a["quantity"] or 0), bool(a["closePosition"]), int(a["updateTime"]),
+            )
+            for a in algos
+        }  # fmt: skip
+
     # -- events ---------------------------------------------------------------------------
 
     def apply(self, event: dict[str, Any]) -> list[Event]:

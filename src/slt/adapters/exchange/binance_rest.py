@@ -113,6 +113,11 @@ class BinanceRest:
                      weight: int = 1) -> Answer:  # fmt: skip
         return await self._repeatable(method, path, dict(params or {}), weight, signed=False)
 
+    async def api_key_only(self, method: str, path: str,
+                           params: Mapping[str, Any] | None = None) -> Answer:  # fmt: skip
+        """USER_STREAM requests (the listenKey): the key header, no signature, weight 1."""
+        return await self._repeatable(method, path, dict(params or {}), 1, signed=False)
+
     async def signed(self, method: str, path: str, params: Mapping[str, Any] | None = None,
                      weight: int = 1) -> Answer:  # fmt: skip
         """A signed read or cancel: repeated after a 429 hold or a ``-1021`` resync."""
