@@ -98,6 +98,19 @@ def test_config_file_path_can_come_from_the_slt_config_variable(tmp_path: Path) 
         ("DISABLE_WEBSOCKET", "1", "disable_websocket", True),
         ("DISABLE_REST_FALLBACK", "yes", "disable_rest_fallback", True),
         ("RELAXED_SIGNAL_MODE", "on", "relaxed_signal_mode", True),
+        ("BINANCE_TESTNET", "true", "binance_testnet", True),
+        (
+            "BINANCE_FUTURES_REST_URL",
+            "http://127.0.0.1:8090/",
+            "binance_futures_rest_url",
+            "http://127.0.0.1:8090",
+        ),
+        (
+            "BINANCE_FUTURES_WS_URL",
+            "ws://127.0.0.1:8090",
+            "binance_futures_ws_url",
+            "ws://127.0.0.1:8090",
+        ),
         ("RATE_LIMIT_REQUESTS", "2400", "rate_limit_requests", 2400),
         ("RATE_LIMIT_PERIOD", "30.5", "rate_limit_period", 30.5),
         ("SLT_DATA_DIR", "/data", "data_dir", Path("/data")),
@@ -278,3 +291,34 @@ def test_loaded_settings_are_a_plain_picklable_settings_object(tmp_path: Path) -
     assert type(settings) is Settings
     assert copy == settings
     assert settings_sources(copy)["mode"] == "file"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, ("https://fapi.binance.com", "wss://fstream.binance.com")),
+        ({"BINANCE_TESTNET": "true"},
+         ("https://testnet.binancefuture.com", "wss://fstream.binancefuture.com")),
+        ({"BINANCE_TESTNET": "true", "BINANCE_FUTURES_REST_URL": "http://127.0.0.1:8090",
+          "BINANCE_FUTURES_WS_URL": "ws://127.0.0.1:8090"},
+         ("http://127.0.0.1:8090", "ws://127.0.0.1:8090")),
+    ],
+)  # fmt: skip
+def test_trading_endpoints_are_binance_its_testnet_or_the_urls_given(
+    env: dict[str, str], expected: tuple[str, str]
+) -> None:
+    assert load_settings(None, env).futures_endpoints() == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BINANCE_FUTURES_REST_URL": "ws://x"}, "must start with http:// or https://"),
+        ({"BINANCE_FUTURES_WS_URL": "http://x"}, "must start with ws:// or wss://"),
+    ],
+)
+def test_a_wrong_scheme_for_an_endpoint_is_refused_by_name(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None, env)

@@ -53,6 +53,12 @@ def _number_to_str(value: object) -> object:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+# Binance's USDT-M endpoints (reference §2: SDK constants).
+TESTNET_REST = "https://testnet.binancefuture.com"
+TESTNET_WS = "wss://fstream.binancefuture.com"
+BINANCE_WS = "wss://fstream.binance.com"
+
+
 class Settings(BaseSettings):
     """The effective configuration. Build it with ``load_settings``; direct construction
     takes only its keyword arguments (handy in tests) and reads no file or environment."""
@@ -83,6 +89,13 @@ class Settings(BaseSettings):
     disable_websocket: bool = Field(default=False, validation_alias="DISABLE_WEBSOCKET")
     disable_rest_fallback: bool = Field(default=False, validation_alias="DISABLE_REST_FALLBACK")
     relaxed_signal_mode: bool = Field(default=False, validation_alias="RELAXED_SIGNAL_MODE")
+    binance_testnet: bool = Field(default=False, validation_alias="BINANCE_TESTNET")
+    binance_futures_rest_url: str | None = Field(
+        default=None, validation_alias="BINANCE_FUTURES_REST_URL"
+    )
+    binance_futures_ws_url: str | None = Field(
+        default=None, validation_alias="BINANCE_FUTURES_WS_URL"
+    )
     rate_limit_requests: int = Field(default=1200, gt=0, validation_alias="RATE_LIMIT_REQUESTS")
     rate_limit_period: float = Field(
         default=60.0, gt=0, allow_inf_nan=False, validation_alias="RATE_LIMIT_PERIOD"
@@ -111,6 +124,29 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("binance_futures_rest_url")
+    @classmethod
+    def _rest_base_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @field_validator("binance_futures_ws_url")
+    @classmethod
+    def _ws_base_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value.rstrip("/") if value else value
+
+    def futures_endpoints(self) -> tuple[str, str]:
+        """(REST, WebSocket) base URLs of USDT-M futures for trading: the explicit
+        ``BINANCE_FUTURES_REST_URL`` / ``_WS_URL`` (a local exchange), else Binance's testnet
+        with ``BINANCE_TESTNET``, else Binance. The adapter appends ``/fapi/...``,
+        ``/market/...``, ``/private/...``."""
+        rest, ws = (TESTNET_REST, TESTNET_WS) if self.binance_testnet else (
+            self.binance_futures_url, BINANCE_WS)  # fmt: skip
+        return self.binance_futures_rest_url or rest, self.binance_futures_ws_url or ws
 
     @classmethod
     def settings_customise_sources(
