@@ -87,6 +87,8 @@ def test_drops_and_expiries_are_survived_and_every_fill_arrives_once(
     assert sorted(f.trade_id for f in fills) == sorted(t["id"] for t in trades)  # once each
     assert [f.client_order_id for f in fills] == ["slt-1", "slt-2", "slt-3"]
     assert stream.connections == 3 and stream.resyncs == 2 and stream.renewals == 1
+    lag = stream.lag_report()  # speed 1: events carry the wall clock; on loopback, prompt
+    assert lag["events"] >= 8 and 0 <= lag["median"] < 500
     position = state.position("BTCUSDT")
     assert position is not None and position.amount == pytest.approx(0.030)
     assert float(positions[0]["positionAmt"]) == position.amount

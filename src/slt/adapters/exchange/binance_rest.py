@@ -93,6 +93,10 @@ class BinanceRest:
 
     # -- the clock (item 6) -----------------------------------------------------------
 
+    def wall_ms(self) -> int:
+        """Our wall clock (add ``offset_ms`` for the server's)."""
+        return self._wall()
+
     async def sync_clock(self) -> int:
         """Offset to the server's clock by the round trip's midpoint; returns it."""
         sent = self._wall()

@@ -12,7 +12,9 @@ import contextlib
 import json
 import logging
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -23,6 +25,7 @@ from slt.errors import ExchangeError
 
 log = logging.getLogger(__name__)
 
+LAG_WARN_MS = 5_000
 KEEPALIVE_S = 1_800.0  # 30 minutes: half the key's hour, as peers keep it (reference §7.1)
 CONDITIONAL = ("STOP_MARKET", "TAKE_PROFIT_MARKET", "STOP", "TAKE_PROFIT", "TRAILING_STOP_MARKET")
 
@@ -51,6 +54,7 @@ class UserStream:
         self.renewals = 0  # listenKeys renewed after expiry
         self.resyncs = 0
         self.connected = asyncio.Event()
+        self.lags_ms: deque[int] = deque(maxlen=1_000)  # arrival - E, on the server's clock
 
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0
@@ -98,6 +102,7 @@ class UserStream:
                     event = event["data"]
                 if not isinstance(event, dict):
                     continue
+                self._note_lag(event)
                 if event.get("e") == "listenKeyExpired":  # E may come as a string
                     self.renewals += 1
                     log.info("user-data stream: listenKey expired at %s; renewing",
@@ -107,6 +112,26 @@ class UserStream:
         finally:
             keepalive.cancel()
             stopping.cancel()
+
+    def _note_lag(self, event: dict[str, Any]) -> None:
+        """How late events arrive (item 6): our wall clock moved to the server's by the
+        measured offset, minus the event's ``E``. A lag past ``LAG_WARN_MS`` is logged."""
+        stamp = str(event.get("E", ""))
+        if not stamp.isdigit():
+            return
+        lag = self.rest.wall_ms() + self.rest.offset_ms - int(stamp)
+        self.lags_ms.append(lag)
+        if lag > LAG_WARN_MS:
+            log.warning("user-data stream: %s arrived %d ms after it happened", event.get("e"), lag)
+
+    def lag_report(self) -> dict[str, int]:
+        """Median, p99 and max lag of the last 1,000 events (ms)."""
+        if not self.lags_ms:
+            return {}
+        ordered = sorted(self.lags_ms)
+        return {"median": ordered[len(ordered) // 2],
+                "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+                "max": ordered[-1], "events": len(ordered)}  # fmt: skip
 
     async def _keep_alive(self, key: str) -> None:
         while True:
