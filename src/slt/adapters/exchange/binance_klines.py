@@ -31,7 +31,6 @@ Sleep = Callable[[float], None]
 MINUTE_MS = 60_000
 MAX_KLINES_PER_REQUEST = 1000
 KLINE_FIELDS = 12
-WEIGHT_HEADER = "x-mbx-used-weight-1m"
 # Binance's REQUEST_WEIGHT per minute and the share of it we allow ourselves by default.
 WEIGHT_LIMIT_PER_MINUTE = {Market.FUTURES: 2400, Market.SPOT: 6000}
 DEFAULT_WEIGHT_BUDGET = {Market.FUTURES: 2000, Market.SPOT: 5000}

@@ -91,14 +91,7 @@ class SymbolTape:
         # Only the rows the answer can hold: the first ``limit`` from the start, or the newest.
         hi = min(hi, lo + limit) if start_ms is not None else hi
         lo = max(lo, hi - limit) if start_ms is None else lo
-        rows: list[Row] = [
-            (t, o, h, low, c, v)
-            for t, o, h, low, c, v in zip(
-                times[lo:hi].tolist(), closed.open[lo:hi].tolist(), closed.high[lo:hi].tolist(),
-                closed.low[lo:hi].tolist(), closed.close[lo:hi].tolist(),
-                closed.volume[lo:hi].tolist(), strict=True,
-            )
-        ]  # fmt: skip
+        rows = _rows(closed, lo, hi)
         forming = self.forming(length, now_ms)
         if forming is not None:
             t = forming[0]
@@ -116,14 +109,7 @@ class SymbolTape:
         times = closed.open_time_ms
         lo = int(np.searchsorted(times, start_ms, "left"))
         hi = int(np.searchsorted(times, now_ms - length, "right"))
-        return [
-            (t, o, h, low, c, v)
-            for t, o, h, low, c, v in zip(
-                times[lo:hi].tolist(), closed.open[lo:hi].tolist(), closed.high[lo:hi].tolist(),
-                closed.low[lo:hi].tolist(), closed.close[lo:hi].tolist(),
-                closed.volume[lo:hi].tolist(), strict=True,
-            )
-        ]  # fmt: skip
+        return _rows(closed, lo, hi)
 
     def forming(self, length: int, now_ms: int) -> Row | None:
         """The candle of ``length`` in progress at ``now_ms``: None before the data starts or
@@ -190,3 +176,14 @@ class SymbolTape:
         if interval not in self._by_interval:
             self._by_interval[interval] = resample(self.candles, interval)
         return self._by_interval[interval]
+
+
+def _rows(closed: Candles, lo: int, hi: int) -> list[Row]:
+    """Candles ``lo:hi`` as answer rows (open time, o, h, l, c, volume)."""
+    return list(
+        zip(
+            closed.open_time_ms[lo:hi].tolist(), closed.open[lo:hi].tolist(),
+            closed.high[lo:hi].tolist(), closed.low[lo:hi].tolist(),
+            closed.close[lo:hi].tolist(), closed.volume[lo:hi].tolist(), strict=True,
+        )
+    )  # fmt: skip

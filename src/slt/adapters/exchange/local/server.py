@@ -108,9 +108,7 @@ class LocalExchange:
         self.stepper.advance_to(self.clock.history_now(), self.publish_user)
 
     def publish_user(self, api_key: str, event: dict[str, Any]) -> None:
-        hub = getattr(self, "hub", None)
-        if hub is not None:
-            hub.publish_user(api_key, event)
+        self.hub.publish_user(api_key, event)
 
     def publish_all(self, api_key: str, events: list[dict[str, Any]]) -> None:
         for event in events:

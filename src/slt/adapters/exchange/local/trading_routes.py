@@ -39,6 +39,13 @@ def _desk(ex: LocalExchange, call: Call) -> Desk:
     return _account(ex, call).desk(ex.tape(call.params).symbol)
 
 
+def _desks(ex: LocalExchange, call: Call) -> list[Desk]:
+    """The one symbol asked for, or every symbol of the account."""
+    if call.params.get("symbol"):
+        return [_desk(ex, call)]
+    return list(_account(ex, call).desks.values())
+
+
 def _id(params: dict[str, str], name: str) -> int | None:
     text = params.get(name)
     if text is None or text == "":
@@ -155,14 +162,12 @@ async def cancel_all(ex: LocalExchange, call: Call) -> Any:
 
 
 async def open_orders(ex: LocalExchange, call: Call) -> Any:
-    account = _account(ex, call)
-    desks = [_desk(ex, call)] if call.params.get("symbol") else list(account.desks.values())
+    desks = _desks(ex, call)
     return [answer.order_body(d.tape, o) for d in desks for o in d.open_orders()]
 
 
 async def all_orders(ex: LocalExchange, call: Call) -> Any:
-    account = _account(ex, call)
-    desks = [_desk(ex, call)] if call.params.get("symbol") else list(account.desks.values())
+    desks = _desks(ex, call)
     start, end = _id(call.params, "startTime"), _id(call.params, "endTime")
     first = _id(call.params, "orderId")
     limit = _id(call.params, "limit") or 500
@@ -255,8 +260,7 @@ async def cancel_algo_order(ex: LocalExchange, call: Call) -> Any:
 
 
 async def open_algo_orders(ex: LocalExchange, call: Call) -> Any:
-    account = _account(ex, call)
-    desks = [_desk(ex, call)] if call.params.get("symbol") else list(account.desks.values())
+    desks = _desks(ex, call)
     algo_id = _id(call.params, "algoId")
     return [
         answer.algo_body(d.tape, a, None)
@@ -311,7 +315,7 @@ def _position_numbers(account: Account, desk: Desk, now: int) -> dict[str, Any]:
 async def position_risk_v3(ex: LocalExchange, call: Call) -> Any:
     """Only symbols with a position or open orders (reference §2.7)."""
     account, now = _account(ex, call), ex.clock.history_now()
-    desks = [_desk(ex, call)] if call.params.get("symbol") else list(account.desks.values())
+    desks = _desks(ex, call)
     return [
         _position_numbers(account, d, now) for d in desks if d.side or d.open_ids or d.open_algo_ids
     ]
@@ -319,7 +323,7 @@ async def position_risk_v3(ex: LocalExchange, call: Call) -> Any:
 
 async def position_risk_v2(ex: LocalExchange, call: Call) -> Any:
     account, now = _account(ex, call), ex.clock.history_now()
-    desks = [_desk(ex, call)] if call.params.get("symbol") else list(account.desks.values())
+    desks = _desks(ex, call)
     rows = []
     for d in desks:
         n = _position_numbers(account, d, now)
@@ -427,8 +431,7 @@ def _config_row(d: Desk) -> dict[str, Any]:
 
 
 async def symbol_config(ex: LocalExchange, call: Call) -> Any:
-    account = _account(ex, call)
-    desks = [_desk(ex, call)] if call.params.get("symbol") else list(account.desks.values())
+    desks = _desks(ex, call)
     return [_config_row(d) for d in desks]
 
 
