@@ -92,6 +92,7 @@ CATMAN_BTC_5M = CATMAN / "BTC_USDT_USDT-5m-futures.feather"
 CATMAN_ETH_5M = CATMAN / "ETH_USDT_USDT-5m-futures.feather"
 CATMAN_BTC_1H = CATMAN / "BTC_USDT_USDT-1h-futures.feather"
 FILIMONOV_BTC_1M = FILIMONOV / "BTC_USDT-1m.feather"
+FILIMONOV_ETH_1M = FILIMONOV / "ETH_USDT-1m.feather"
 ROSHAN_BTC_SPOT_1H = ROSHAN / "BTC_USDT-1h.feather"
 # The ema_cross comparison rules, shared with the peer benchmark.
 PEER_RULES_FILE = Path(__file__).resolve().parents[1] / "docs/examples/ema_cross_peer_rules.toml"

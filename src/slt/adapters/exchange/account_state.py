@@ -101,6 +101,10 @@ class AccountState:
     def open_algo(self, client_algo_id: str) -> OpenAlgo | None:
         return self.algos.get(client_algo_id)
 
+    def account_time(self, symbol: str) -> int:
+        """``E`` of the newest position update applied for ``symbol`` (-1: none yet)."""
+        return self._account_ms.get(symbol, -1)
+
     def seen_trade(self, symbol: str, trade_id: int) -> bool:
         return (symbol, trade_id) in self._trades
 

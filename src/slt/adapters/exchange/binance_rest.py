@@ -129,19 +129,25 @@ class BinanceRest:
 
     async def submit(self, path: str, params: Mapping[str, Any], *, weight: int = 0,
                      new_orders: int = 1, reduces_risk: bool = False) -> Answer:  # fmt: skip
-        """A new order (``/fapi/v1/order``, ``algoOrder``, ``batchOrders``): sent once. A
-        ``-1021`` (refused before it ran) is resent after the clock is measured again; an
-        unknown outcome raises ``OutcomeUnknown``; every other refusal raises."""
-        for attempt in range(2):
+        """A new order (``/fapi/v1/order``, ``algoOrder``, ``batchOrders``): sent once. Refusals
+        that come before the order runs are sent again: a ``-1021`` after the clock is measured
+        again, a 429 or 418 once the governor's hold has passed. An unknown outcome raises
+        ``OutcomeUnknown``; every other refusal raises."""
+        resynced = False
+        for attempt in range(RETRIES + 1):
             try:
                 return await self._send(
                     "POST", path, dict(params), weight, signed=True, new_orders=new_orders,
                     reduces_risk=reduces_risk, submission=True,
                 )  # fmt: skip
             except ExchangeRejected as exc:
-                if exc.code != -1021 or attempt:
-                    raise
-                await self.sync_clock()
+                if exc.code == -1021 and not resynced:
+                    resynced = True
+                    await self.sync_clock()
+                    continue
+                if exc.status in (418, 429) and attempt < RETRIES:
+                    continue  # refused unread: the governor holds the next try
+                raise
         raise AssertionError("unreachable")
 
     async def _repeatable(self, method: str, path: str, params: dict[str, Any], weight: int,

@@ -26,6 +26,7 @@ from slt.errors import ExchangeError
 log = logging.getLogger(__name__)
 
 LAG_WARN_MS = 5_000
+LAG_WARN_EVERY_MS = 60_000
 KEEPALIVE_S = 1_800.0  # 30 minutes: half the key's hour, as peers keep it (reference §7.1)
 CONDITIONAL = ("STOP_MARKET", "TAKE_PROFIT_MARKET", "STOP", "TAKE_PROFIT", "TRAILING_STOP_MARKET")
 
@@ -55,6 +56,7 @@ class UserStream:
         self.resyncs = 0
         self.connected = asyncio.Event()
         self.lags_ms: deque[int] = deque(maxlen=1_000)  # arrival - E, on the server's clock
+        self._lag_warned_ms = -LAG_WARN_EVERY_MS
 
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0
@@ -121,7 +123,9 @@ class UserStream:
             return
         lag = self.rest.wall_ms() + self.rest.offset_ms - int(stamp)
         self.lags_ms.append(lag)
-        if lag > LAG_WARN_MS:
+        now = self.rest.wall_ms()
+        if lag > LAG_WARN_MS and now - self._lag_warned_ms >= LAG_WARN_EVERY_MS:
+            self._lag_warned_ms = now  # once a minute: a slow link is one problem, not a flood
             log.warning("user-data stream: %s arrived %d ms after it happened", event.get("e"), lag)
 
     def lag_report(self) -> dict[str, int]:
