@@ -380,11 +380,14 @@ def _timed_step(ex: LocalExchange) -> float:
 
 
 def _max_speed_step(ex: LocalExchange) -> float:
-    """``--speed max``: once clients have been quiet for ``settle_ms`` (no request, no
-    WebSocket message) since the last step, move the market to the next boundary (a candle
-    closes and the next opens), so a bot that answers a closed candle with a market order is
-    filled at the next candle's open, as the backtest assumes."""
+    """``--speed max``: from the first client's first request or connection on, once clients
+    have been quiet for ``settle_ms`` (no request, no WebSocket message) since the last step,
+    move the market to the next boundary (a candle closes and the next opens), so a bot that
+    answers a closed candle with a market order is filled at the next candle's open, as the
+    backtest assumes."""
     assert ex.stepper is not None
+    if not ex.last_request_wall_ms and not ex.hub.last_activity_wall_ms:
+        return 0.05  # no client yet: the replay starts when the first one arrives
     now = ex.wall()
     busy = max(ex.last_request_wall_ms, ex.hub.last_activity_wall_ms, ex.last_step_wall_ms)
     quiet_for = now - busy
