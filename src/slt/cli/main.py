@@ -56,6 +56,7 @@ def _register_groups() -> None:
         demo,
         exchange,
         features,
+        live,
         model,
         placeholders,
         replay,
@@ -72,6 +73,7 @@ def _register_groups() -> None:
     app.command("backtest")(backtest.backtest)
     app.command("walkforward")(walkforward.walkforward)
     app.command("replay")(replay.replay)
+    app.command("live")(live.live)
     for name, text in placeholders.GROUPS.items():
         app.add_typer(placeholders.group(name, text), name=name)
 

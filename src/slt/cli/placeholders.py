@@ -6,7 +6,6 @@ import typer
 
 GROUPS = {
     "paper": "Paper trading on live data without money (not built yet).",
-    "live": "Live trading with real orders (not built yet).",
     "serve": "HTTP API and dashboard (not built yet).",
 }
 

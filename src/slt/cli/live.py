@@ -1,0 +1,116 @@
+"""``slt live``: real orders through the Binance adapter, on Binance, its testnet or a local
+exchange, until SIGINT/SIGTERM.
+
+It refuses to start on Binance's main URLs without ``--confirm-real-money`` (or
+``SLT_LIVE_CONFIRM=yes``) and shows what it would trade with how much; the testnet and a local
+exchange need only keys. Everything is checked before anything is sent: the symbols against
+the exchange's list, the timeframe, the keys, the exchange's state (a position it did not open
+stops the start unless ``--adopt``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from typing import Annotated
+
+import typer
+
+from slt.cli.context import app_context
+from slt.cli.options import StrategyFile, StrategyName, Timeframe, TradingConfigFile
+from slt.cli.output import stdout
+from slt.errors import ConfigError
+
+CONFIRM_ENV = "SLT_LIVE_CONFIRM"
+MAIN_URLS = ("https://fapi.binance.com",)
+
+ExchangeUrl = Annotated[
+    str | None,
+    typer.Option("--exchange-url", help="REST base URL (BINANCE_FUTURES_REST_URL), e.g. a local "
+                 "exchange at http://127.0.0.1:8090."),
+]  # fmt: skip
+ExchangeWsUrl = Annotated[
+    str | None,
+    typer.Option("--exchange-ws-url", help="WebSocket base URL (BINANCE_FUTURES_WS_URL)."),
+]
+
+
+def live(
+    ctx: typer.Context,
+    symbols: Annotated[str, typer.Option(help="Comma-separated symbols.")] = "BTCUSDT",
+    timeframe: Timeframe = "5m",
+    strategy: StrategyName = None,
+    strategy_file: StrategyFile = None,
+    config: TradingConfigFile = None,
+    exchange_url: ExchangeUrl = None,
+    exchange_ws_url: ExchangeWsUrl = None,
+    adopt: Annotated[
+        bool, typer.Option(help="Take over positions on the symbols that this bot did not open.")
+    ] = False,
+    confirm_real_money: Annotated[
+        bool, typer.Option(help="Needed on Binance's main URLs (or SLT_LIVE_CONFIRM=yes).")
+    ] = False,
+) -> None:
+    """Trade with real orders until SIGINT/SIGTERM, then stop cleanly: no new entries, the
+    protective orders left on the exchange, a summary printed."""
+    from slt.adapters.exchange.binance_rest import BinanceRest
+    from slt.domain.timeframes import timeframe_ms
+    from slt.runtime.bootstrap import choose_strategy
+    from slt.runtime.live_session import LiveSession
+    from slt.runtime.trading_config_file import load_trading_config
+
+    settings = app_context(ctx).settings()
+    names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+    if not names:
+        raise ConfigError("--symbols: give at least one symbol")
+    timeframe_ms(timeframe)
+    trading = load_trading_config(config)
+    chosen = choose_strategy(strategy or trading.strategy.name, strategy_file,
+                             trading.strategy.relaxed or settings.relaxed_signal_mode)  # fmt: skip
+    rest_url, ws_url = settings.futures_endpoints()
+    rest_url = (exchange_url or rest_url).rstrip("/")
+    ws_url = (exchange_ws_url or (exchange_url and _ws_of(exchange_url)) or ws_url).rstrip("/")
+    key = settings.binance_api_key.get_secret_value() if settings.binance_api_key else ""
+    secret = settings.binance_api_secret.get_secret_value() if settings.binance_api_secret else ""
+    if not key or not secret:
+        raise ConfigError("slt live needs BINANCE_API_KEY and BINANCE_API_SECRET (for a local "
+                          "exchange, the key and secret it printed)")  # fmt: skip
+    engine = trading.engine()
+    out = stdout()
+    real_money = rest_url in MAIN_URLS
+    out.print(f"slt live: {', '.join(names)} {timeframe}, strategy {chosen.name}, "
+              f"exchange {rest_url}" + (" (REAL MONEY)" if real_money else ""))  # fmt: skip
+    z = engine.sizing
+    out.print(f"Risk per trade: {z.risk_pct:g} % of equity, leverage {z.leverage_min:g}-"
+              f"{z.leverage_max:g}x, at most {z.max_open_positions} positions")  # fmt: skip
+    confirmed = confirm_real_money or os.environ.get(CONFIRM_ENV, "").lower() == "yes"
+    if real_money and not confirmed:
+        raise ConfigError(f"this would trade real money on {rest_url}; add "
+                          f"--confirm-real-money (or {CONFIRM_ENV}=yes) to go on, or use "
+                          "BINANCE_TESTNET=true")  # fmt: skip
+
+    async def main() -> LiveSession:
+        async with BinanceRest(rest_url, key, secret) as rest:
+            session = LiveSession(rest, ws_url, names, timeframe, chosen, engine,
+                                  run_id="live", adopt=adopt)  # fmt: skip
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):
+                    loop.add_signal_handler(sig, stop.set)
+            await session.run(stop)
+            return session
+
+    session = asyncio.run(main())
+    c = session.counts
+    orders = c.commands.get("PlaceOrder", 0)
+    out.print(f"Stopped. Candles {sum(c.candles.values()):,} ({dict(c.candles)}), signals "
+              f"{c.signals:,}, orders {orders:,}, fills {len(c.fills):,}, closed trades "
+              f"{c.closed_trades:,}; protective orders stay on the exchange.")  # fmt: skip
+
+
+def _ws_of(http_url: str) -> str:
+    """A local exchange serves streams on its REST port."""
+    return "ws" + http_url.removeprefix("http")

@@ -1,0 +1,72 @@
+"""``slt live`` end to end: it refuses Binance's main URLs without the real-money
+confirmation and missing keys before anything goes out; against a local exchange it trades
+until SIGINT, stops cleanly with a summary, and leaves every open position with its stop on
+the exchange."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from slt.adapters.exchange.local.tapes import load_tapes
+from slt.domain.clock import parse_utc_ms
+from tests.conftest import CATMAN_BTC_5M, CATMAN_ETH_5M, SltRunner
+from tests.support.local_exchange import ACCOUNT, real_store, serving
+
+KEYS = {"BINANCE_API_KEY": ACCOUNT.key, "BINANCE_API_SECRET": ACCOUNT.secret}
+
+
+def test_binance_main_urls_need_the_real_money_confirmation(run_slt: SltRunner) -> None:
+    done = run_slt("live", "--symbols", "BTCUSDT", env=KEYS)
+    assert done.returncode == 2
+    assert "real money" in done.stderr and "--confirm-real-money" in done.stderr
+    assert ACCOUNT.secret not in done.stdout + done.stderr
+
+
+def test_keys_are_required(run_slt: SltRunner) -> None:
+    done = run_slt("live", "--exchange-url", "http://127.0.0.1:9")
+    assert done.returncode == 2 and "BINANCE_API_KEY" in done.stderr
+
+
+@pytest.mark.shared_data
+def test_against_a_local_exchange_it_trades_until_sigint_and_leaves_stops(
+    tmp_path: Path,
+) -> None:
+    start = parse_utc_ms("2024-01-01")
+    store = real_store(tmp_path / "store", [CATMAN_BTC_5M, CATMAN_ETH_5M])
+    tapes = load_tapes(store, ["BTCUSDT", "ETHUSDT"], start, start + 4 * 86_400_000)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLT_", "BINANCE_"))}
+    env |= KEYS | {"SLT_DATA_DIR": str(tmp_path / "user_data"), "NO_COLOR": "1",
+                   "COLUMNS": "300"}  # fmt: skip
+    with serving(tapes, start, speed=math.inf) as ex:
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "slt", "live", "--symbols", "BTCUSDT,ETHUSDT",
+             "--timeframe", "5m", "--strategy", "ema_cross", "--exchange-url", ex.url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        account = ex.exchange.accounts[ACCOUNT.key]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and bot.poll() is None:
+            if sum(len(account.desk(s).trades) for s in ("BTCUSDT", "ETHUSDT")) >= 6:
+                break
+            time.sleep(0.2)
+        bot.send_signal(signal.SIGINT)
+        out, err = bot.communicate(timeout=60)
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            desk = account.desk(symbol)
+            if desk.side:  # an open position keeps its protective stop after the stop
+                stops = [a for a in desk.open_algos() if a.order_type == "STOP_MARKET"]
+                assert stops, f"{symbol} is left without a stop"
+        fills = sum(len(account.desk(s).trades) for s in ("BTCUSDT", "ETHUSDT"))
+    assert bot.returncode == 0, err[-2_000:]
+    assert "slt live: BTCUSDT, ETHUSDT 5m, strategy ema_cross" in out
+    assert "Stopped." in out and "protective orders stay on the exchange" in out
+    assert fills >= 6
+    assert ACCOUNT.secret not in out + err
