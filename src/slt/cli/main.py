@@ -56,10 +56,10 @@ def _register_groups() -> None:
         demo,
         exchange,
         features,
-        live,
         model,
         placeholders,
         replay,
+        trade,
         walkforward,
     )
 
@@ -73,7 +73,8 @@ def _register_groups() -> None:
     app.command("backtest")(backtest.backtest)
     app.command("walkforward")(walkforward.walkforward)
     app.command("replay")(replay.replay)
-    app.command("live")(live.live)
+    app.command("paper")(trade.paper)
+    app.command("live")(trade.live)
     for name, text in placeholders.GROUPS.items():
         app.add_typer(placeholders.group(name, text), name=name)
 

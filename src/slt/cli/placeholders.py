@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 GROUPS = {
-    "paper": "Paper trading on live data without money (not built yet).",
     "serve": "HTTP API and dashboard (not built yet).",
 }
 

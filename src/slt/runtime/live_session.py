@@ -13,13 +13,19 @@ cannot explain stops the start (``RefusedToTrade``) unless ``adopt`` is set.
 
 Candles: warm-up candles feed the signal pipeline only; back-filled candles reach the engine
 with no signal (a signal on a candle already old is not traded); streamed candles are traded.
+The engine takes them a step at a time: all the symbols' candles of one open time, as a
+backtest steps. A step is taken once every symbol has shown that open time: its candle came,
+or a later one, or a gap past it.
+
+``paper=True`` trades on the backtest's simulated exchange (``paper_execution``) with the
+backtest's embedded symbol rules: no keys, no orders, no user-data stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,9 +43,10 @@ from slt.adapters.exchange.market_stream import (
 from slt.adapters.exchange.order_filters import SymbolFilters
 from slt.adapters.exchange.order_gateway import OrderGateway
 from slt.adapters.exchange.user_stream import UserStream
+from slt.domain.results import Trade
 from slt.domain.strategies.base import Strategy
 from slt.domain.timeframes import TIMEFRAME_MS
-from slt.domain.trading.symbol_rules import SymbolRules, from_binance_json
+from slt.domain.trading.symbol_rules import SymbolRules, from_binance_json, symbol_rules
 from slt.engine.config import EngineConfig
 from slt.engine.messages import (
     CandleClosed,
@@ -51,10 +58,11 @@ from slt.engine.messages import (
     Persist,
     Reconciled,
 )
-from slt.engine.pipeline import SignalStream
+from slt.engine.pipeline import SignalRow, SignalStream
 from slt.engine.reducer import Reducer
 from slt.engine.state import PortfolioState
 from slt.errors import SltError
+from slt.runtime.paper_execution import PaperExecution
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +81,7 @@ class SessionCounts:
     notices: list[Notify] = field(default_factory=list)
     virtual_positions: int = 0
     closed_trades: int = 0
+    trades: list[Trade] = field(default_factory=list)  # closed positions, as persisted
     last_candle_ms: dict[str, int] = field(default_factory=dict)
 
 
@@ -101,17 +110,23 @@ class LiveSession:
         config: EngineConfig,
         *,
         run_id: str = "live",
+        paper: bool = False,
         adopt: bool = False,
         warmup_candles: int = 300,
+        warmup_from_ms: int | None = None,
+        trade_from_ms: int | None = None,
         until_ms: int | None = None,
         market_options: dict[str, Any] | None = None,
         gateway_options: dict[str, Any] | None = None,
     ) -> None:
         self.rest, self.ws_base_url = rest, ws_base_url
         self.symbols, self.timeframe = [s.upper() for s in symbols], timeframe
-        self.strategy, self.run_id, self.adopt = strategy, run_id, adopt
+        self.strategy, self.run_id, self.adopt, self.paper = strategy, run_id, adopt, paper
         self.config = config._replace(adopt_unknown=adopt)
         self.warmup_candles, self.until_ms = warmup_candles, until_ms
+        # Rehearsals: the history to warm up from and the first open time to trade, whatever
+        # way its candle came (a replay that must match a backtest bar for bar).
+        self.warmup_from_ms, self.trade_from_ms = warmup_from_ms, trade_from_ms
         self.market_options = market_options or {}
         self.gateway_options = gateway_options or {}
         self.counts = SessionCounts()
@@ -123,15 +138,16 @@ class LiveSession:
         self.gateway: OrderGateway | None = None
         self.market: MarketStream | None = None
         self.user: UserStream | None = None
+        self.sim: PaperExecution | None = None
+        self._steps: dict[int, dict[str, tuple[Candle, SignalRow]]] = {}
+        self._stepped_to = -1  # the open time of the last step taken
+        self._seen: dict[str, int] = {}  # per symbol, the newest open time it has shown
+        self.late_candles = 0  # a symbol's candle after its step had gone on without it
 
     # -- start-up ----------------------------------------------------------------------
 
     async def _rules(self) -> tuple[list[SymbolRules], dict[str, SymbolFilters]]:
-        info = await self.rest.load_limits()
-        entries = {s["symbol"]: s for s in info["symbols"]}
-        missing = [s for s in self.symbols if s not in entries]
-        if missing:
-            raise SltError(f"the exchange lists no {', '.join(missing)}")
+        entries = await self._listed()
         brackets = (await self.rest.signed("GET", "/fapi/v1/leverageBracket")).body
         rules = [from_binance_json(s, entries[s], brackets) for s in self.symbols]
         return rules, {s: SymbolFilters.from_exchange_info(entries[s]) for s in self.symbols}
@@ -145,10 +161,15 @@ class LiveSession:
         answer = await self.rest.public("GET", "/fapi/v1/premiumIndex", {"symbol": self.symbols[0]})
         return int(answer.body["time"])
 
-    async def start(self) -> None:
-        """Rules, reconciliation, then the streams; nothing is sent before the reconciliation
-        has been applied."""
-        await self.rest.sync_clock()
+    async def _listed(self) -> dict[str, dict[str, Any]]:
+        info = await self.rest.load_limits()
+        entries = {e["symbol"]: e for e in info["symbols"]}
+        missing = [s for s in self.symbols if s not in entries]
+        if missing:
+            raise SltError(f"the exchange lists no {', '.join(missing)}")
+        return entries
+
+    async def _start_live(self) -> None:
         rules, filters = await self._rules()
         self.reducer = Reducer(self.config, rules)
         self.state = self.reducer.new_state(self.run_id)
@@ -165,9 +186,25 @@ class LiveSession:
                 "manage them"
             )  # fmt: skip
         self._apply(reconciled)
+
+    async def start(self) -> None:
+        """Rules, reconciliation, then the streams; nothing is sent before the reconciliation
+        has been applied."""
+        await self.rest.sync_clock()
         tf_ms = TIMEFRAME_MS[self.timeframe]
-        now = await self.market_now()
-        first = now - now % tf_ms - self.warmup_candles * tf_ms
+        if self.paper:
+            await self._listed()
+            rules = [symbol_rules(s) for s in self.symbols]  # the backtest's own
+            self.reducer = Reducer(self.config, rules)
+            self.state = self.reducer.new_state(self.run_id)
+            self.sim = PaperExecution(self.run_id, rules, self.config, tf_ms)
+        else:
+            await self._start_live()
+        if self.warmup_from_ms is not None:
+            first = self.warmup_from_ms
+        else:
+            now = await self.market_now()
+            first = now - now % tf_ms - self.warmup_candles * tf_ms
         self.market = MarketStream(
             self.rest, self.ws_base_url, [(s, self.timeframe) for s in self.symbols],
             lambda items: self._queue.put_nowait(("market", items)),
@@ -181,9 +218,11 @@ class LiveSession:
 
     async def run(self, stop: asyncio.Event) -> SessionCounts:
         await self.start()
-        assert self.market is not None and self.user is not None and self.gateway is not None
-        streams = [asyncio.create_task(self.user.run(stop))]
-        await asyncio.wait_for(self.user.connected.wait(), 30)
+        assert self.market is not None and self.user is not None
+        streams = []
+        if not self.paper:
+            streams.append(asyncio.create_task(self.user.run(stop)))
+            await asyncio.wait_for(self.user.connected.wait(), 30)
         streams.append(asyncio.create_task(self.market.run(stop)))
         try:
             while not stop.is_set():
@@ -200,8 +239,8 @@ class LiveSession:
                     break
                 source, items = getter.result()
                 if source == "market":
-                    self._market(items)
-                elif source == "user":
+                    await self._market(items)
+                elif source == "user" and self.gateway is not None:
                     self._events(self.gateway.screen(items))
                 else:
                     self._events(items)
@@ -209,9 +248,11 @@ class LiveSession:
                     stop.set()
         finally:
             stop.set()
-            await self.gateway.drain()
+            if self.gateway is not None:
+                await self.gateway.drain()
             await asyncio.gather(*streams, return_exceptions=True)
-            await self.gateway.close()
+            if self.gateway is not None:
+                await self.gateway.close()
         return self.counts
 
     def _reached(self, until_ms: int) -> bool:
@@ -227,48 +268,103 @@ class LiveSession:
         self.counts.notices.append(notice)
         log.warning("%s", notice.text)
 
-    def _market(self, items: list[MarketData]) -> None:
+    async def _market(self, items: list[MarketData]) -> None:
         for item in items:
             if isinstance(item, MarkPrice):
                 self.marks[item.symbol] = item.mark_price
             elif isinstance(item, CandleGap):
                 self.counts.gaps += 1
+                seen = self._seen.get(item.symbol, -1)
+                self._seen[item.symbol] = max(seen, item.to_open_ms)
+                await self._take_steps()
                 log.warning("%s %s: candles %d..%d missing (%s); features restart",
                             item.symbol, item.timeframe, item.from_open_ms, item.to_open_ms,
                             item.reason)  # fmt: skip
             elif isinstance(item, Candle):
-                self._candle(item)
+                await self._candle(item)
 
-    def _candle(self, c: Candle) -> None:
+    async def _candle(self, c: Candle) -> None:
         self.counts.candles[c.source] += 1
         row = self._signals[c.symbol].update(c.open_time_ms, c.open, c.high, c.low, c.close,
                                              c.volume)  # fmt: skip
-        if c.source == "warmup":
+        rehearsed = self.trade_from_ms is not None and c.open_time_ms >= self.trade_from_ms
+        if c.source == "warmup" and not rehearsed:
             return
-        traded = c.source == "stream"
-        direction = row.direction if traded else 0
-        self.counts.signals += direction != 0
+        if c.open_time_ms <= self._stepped_to:
+            self.late_candles += 1
+            log.warning("%s: the candle of %d came after its step had gone on without it",
+                        c.symbol, c.open_time_ms)  # fmt: skip
+            return
+        self._steps.setdefault(c.open_time_ms, {})[c.symbol] = (c, row)
+        self._seen[c.symbol] = max(self._seen.get(c.symbol, -1), c.open_time_ms)
+        await self._take_steps()
+
+    async def _take_steps(self) -> None:
+        """Take every step each symbol has shown: its candle came, or a later one (or a gap
+        past it) did."""
+        while self._steps:
+            first = min(self._steps)
+            if len(self._seen) < len(self.symbols) or min(self._seen.values()) < first:
+                return  # a symbol has not shown this open time yet
+            await self._step(first, self._steps.pop(first))
+
+    async def _step(self, open_ms: int, candles: dict[str, tuple[Candle, SignalRow]]) -> None:
+        """One open time, as the backtest steps it: the bars open, are matched, then close."""
+        self._stepped_to = open_ms
+        order = [s for s in self.symbols if s in candles]  # the symbols' order, as a backtest
+        if self.sim is not None:
+            index = {s: i for i, s in enumerate(self.symbols)}
+            for symbol in order:
+                await self._funding(index[symbol], open_ms)
+            for symbol in order:  # as the backtest: each bar's open delivered, then the next
+                c = candles[symbol][0]
+                self._events(self.sim.open_bars([(index[symbol], c.open_time_ms, c.open,
+                                                  c.high, c.low, c.close)]))  # fmt: skip
+            for symbol in order:
+                self._events(self.sim.match_bar(index[symbol]))
         tf_ms = TIMEFRAME_MS[self.timeframe]
-        self.counts.last_candle_ms[c.symbol] = c.open_time_ms
-        self._apply(CandleClosed(c.symbol, c.open_time_ms, c.open_time_ms + tf_ms, c.open,
-                                 c.high, c.low, c.close, direction, row.confidence,
-                                 row.stop_pct, row.gate))  # fmt: skip
+        closes: list[Event] = []
+        for symbol in order:
+            c, row = candles[symbol]
+            traded = c.source == "stream" or (
+                self.trade_from_ms is not None and c.open_time_ms >= self.trade_from_ms
+            )
+            direction = row.direction if traded else 0
+            self.counts.signals += direction != 0
+            self.counts.last_candle_ms[symbol] = c.open_time_ms
+            closes.append(CandleClosed(symbol, c.open_time_ms, c.open_time_ms + tf_ms, c.open,
+                                       c.high, c.low, c.close, direction, row.confidence,
+                                       row.stop_pct, row.gate))  # fmt: skip
+        self._events(closes)
+
+    async def _funding(self, s: int, open_ms: int) -> None:
+        """Paper: the settled funding due by this bar's open, read once per funding time."""
+        assert self.sim is not None
+        due = self.sim.funding_due(s, open_ms)
+        if due is None:
+            return
+        answer = await self.rest.public("GET", "/fapi/v1/fundingRate", {
+            "symbol": self.symbols[s], "startTime": due, "endTime": due})  # fmt: skip
+        self.sim.add_funding(s, list(answer.body))
+        self.sim.fetched_to_ms[s] = due
 
     def _events(self, events: Sequence[Event]) -> None:
-        for event in events:
-            self._apply(event)
-
-    def _apply(self, first: Event) -> None:
-        """Apply an event and, depth first, what executing its commands answered at once."""
-        assert self.reducer is not None and self.state is not None and self.gateway is not None
-        pending = [first]
-        while pending:
-            event = pending.pop(0)
+        """Apply events in order; what executing their commands answers queues up behind
+        them (first in, first out, as the backtest's drivers do)."""
+        assert self.reducer is not None and self.state is not None
+        execute = self.sim.execute if self.sim is not None else self.gateway.execute  # type: ignore[union-attr]
+        queue = deque(events)
+        while queue:
+            event = queue.popleft()
             self.state, commands = self.reducer.step(self.state, event)
             if isinstance(event, OrderFilled):
                 self.counts.fills.append(event)
-            self._tally(commands)
-            pending[:0] = self.gateway.execute(commands)
+            if commands:
+                self._tally(commands)
+                queue.extend(execute(commands))
+
+    def _apply(self, event: Event) -> None:
+        self._events([event])
 
     def _tally(self, commands: list[Command]) -> None:
         for command in commands:
@@ -279,3 +375,4 @@ class LiveSession:
                 self.counts.virtual_positions += 1
             elif isinstance(command, Persist):
                 self.counts.closed_trades += 1
+                self.counts.trades.append(command.trade)

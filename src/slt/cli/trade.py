@@ -1,5 +1,6 @@
-"""``slt live``: real orders through the Binance adapter, on Binance, its testnet or a local
-exchange, until SIGINT/SIGTERM.
+"""``slt paper`` and ``slt live``: a trading session on Binance's market data (or its
+testnet's, or a local exchange's) until SIGINT/SIGTERM. Paper fills on the backtest's simulated
+exchange and needs no keys; live sends real orders through the Binance adapter.
 
 It refuses to start on Binance's main URLs without ``--confirm-real-money`` (or
 ``SLT_LIVE_CONFIRM=yes``) and shows what it would trade with how much; the testnet and a local
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,6 +28,7 @@ from slt.errors import ConfigError
 CONFIRM_ENV = "SLT_LIVE_CONFIRM"
 MAIN_URLS = ("https://fapi.binance.com",)
 
+Symbols = Annotated[str, typer.Option(help="Comma-separated symbols.")]
 ExchangeUrl = Annotated[
     str | None,
     typer.Option("--exchange-url", help="REST base URL (BINANCE_FUTURES_REST_URL), e.g. a local "
@@ -37,9 +40,25 @@ ExchangeWsUrl = Annotated[
 ]
 
 
+def paper(
+    ctx: typer.Context,
+    symbols: Symbols = "BTCUSDT",
+    timeframe: Timeframe = "5m",
+    strategy: StrategyName = None,
+    strategy_file: StrategyFile = None,
+    config: TradingConfigFile = None,
+    exchange_url: ExchangeUrl = None,
+    exchange_ws_url: ExchangeWsUrl = None,
+) -> None:
+    """Paper-trade on live market data until SIGINT/SIGTERM: fills, fees, slippage, funding
+    and liquidation as the backtest computes them; no keys, no orders."""
+    _trade(ctx, "paper", symbols, timeframe, strategy, strategy_file, config, exchange_url,
+           exchange_ws_url, adopt=False, confirm_real_money=False)  # fmt: skip
+
+
 def live(
     ctx: typer.Context,
-    symbols: Annotated[str, typer.Option(help="Comma-separated symbols.")] = "BTCUSDT",
+    symbols: Symbols = "BTCUSDT",
     timeframe: Timeframe = "5m",
     strategy: StrategyName = None,
     strategy_file: StrategyFile = None,
@@ -55,6 +74,15 @@ def live(
 ) -> None:
     """Trade with real orders until SIGINT/SIGTERM, then stop cleanly: no new entries, the
     protective orders left on the exchange, a summary printed."""
+    _trade(ctx, "live", symbols, timeframe, strategy, strategy_file, config, exchange_url,
+           exchange_ws_url, adopt=adopt, confirm_real_money=confirm_real_money)  # fmt: skip
+
+
+def _trade(
+    ctx: typer.Context, mode: str, symbols: str, timeframe: str, strategy: str | None,
+    strategy_file: Path | None, config: Path | None, exchange_url: str | None,
+    exchange_ws_url: str | None, *, adopt: bool, confirm_real_money: bool,
+) -> None:  # fmt: skip
     from slt.adapters.exchange.binance_rest import BinanceRest
     from slt.domain.timeframes import timeframe_ms
     from slt.runtime.bootstrap import choose_strategy
@@ -74,13 +102,13 @@ def live(
     ws_url = (exchange_ws_url or (exchange_url and _ws_of(exchange_url)) or ws_url).rstrip("/")
     key = settings.binance_api_key.get_secret_value() if settings.binance_api_key else ""
     secret = settings.binance_api_secret.get_secret_value() if settings.binance_api_secret else ""
-    if not key or not secret:
+    if mode == "live" and (not key or not secret):
         raise ConfigError("slt live needs BINANCE_API_KEY and BINANCE_API_SECRET (for a local "
                           "exchange, the key and secret it printed)")  # fmt: skip
     engine = trading.engine()
     out = stdout()
-    real_money = rest_url in MAIN_URLS
-    out.print(f"slt live: {', '.join(names)} {timeframe}, strategy {chosen.name}, "
+    real_money = mode == "live" and rest_url in MAIN_URLS
+    out.print(f"slt {mode}: {', '.join(names)} {timeframe}, strategy {chosen.name}, "
               f"exchange {rest_url}" + (" (REAL MONEY)" if real_money else ""))  # fmt: skip
     z = engine.sizing
     out.print(f"Risk per trade: {z.risk_pct:g} % of equity, leverage {z.leverage_min:g}-"
@@ -93,8 +121,8 @@ def live(
 
     async def main() -> LiveSession:
         async with BinanceRest(rest_url, key, secret) as rest:
-            session = LiveSession(rest, ws_url, names, timeframe, chosen, engine,
-                                  run_id="live", adopt=adopt)  # fmt: skip
+            session = LiveSession(rest, ws_url, names, timeframe, chosen, engine, run_id=mode,
+                                  paper=mode == "paper", adopt=adopt)  # fmt: skip
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -106,9 +134,10 @@ def live(
     session = asyncio.run(main())
     c = session.counts
     orders = c.commands.get("PlaceOrder", 0)
+    tail = "; protective orders stay on the exchange." if mode == "live" else "."
     out.print(f"Stopped. Candles {sum(c.candles.values()):,} ({dict(c.candles)}), signals "
               f"{c.signals:,}, orders {orders:,}, fills {len(c.fills):,}, closed trades "
-              f"{c.closed_trades:,}; protective orders stay on the exchange.")  # fmt: skip
+              f"{c.closed_trades:,}{tail}")  # fmt: skip
 
 
 def _ws_of(http_url: str) -> str:

@@ -70,3 +70,33 @@ def test_against_a_local_exchange_it_trades_until_sigint_and_leaves_stops(
     assert "Stopped." in out and "protective orders stay on the exchange" in out
     assert fills >= 6
     assert ACCOUNT.secret not in out + err
+
+
+@pytest.mark.shared_data
+def test_paper_needs_no_keys_trades_until_sigint_and_refuses_unlisted_symbols(
+    tmp_path: Path, run_slt: SltRunner
+) -> None:
+    start = parse_utc_ms("2024-01-01")
+    store = real_store(tmp_path / "store", [CATMAN_BTC_5M])
+    tapes = load_tapes(store, ["BTCUSDT"], start, start + 4 * 86_400_000)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLT_", "BINANCE_"))}
+    env |= {"SLT_DATA_DIR": str(tmp_path / "user_data"), "NO_COLOR": "1", "COLUMNS": "300"}
+    with serving(tapes, start, speed=math.inf) as ex:
+        unlisted = run_slt("paper", "--symbols", "SOLUSDT", "--exchange-url", ex.url)
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "slt", "paper", "--symbols", "BTCUSDT", "--timeframe", "5m",
+             "--strategy", "ema_cross", "--exchange-url", ex.url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and ex.exchange.clock.history_now() < start + 43_200_000:
+            time.sleep(0.2)
+        bot.send_signal(signal.SIGINT)
+        out, err = bot.communicate(timeout=60)
+        account = ex.exchange.accounts[ACCOUNT.key]
+        assert not account.desk("BTCUSDT").trades  # paper sends no order to the exchange
+    assert unlisted.returncode == 2 and "the exchange lists no SOLUSDT" in unlisted.stderr
+    assert bot.returncode == 0, err[-2_000:]
+    assert "slt paper: BTCUSDT 5m, strategy ema_cross" in out and "Stopped." in out
+    summary = out[out.index("Stopped.") :]
+    assert "closed trades 0" not in summary  # half a day of 5m candles: ema_cross trades
