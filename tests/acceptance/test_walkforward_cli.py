@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 from slt.adapters.db.connect import create_engine
@@ -33,6 +34,10 @@ def test_the_demo_backtests_then_walks_forward_and_writes_both_reports(
     assert (reports / "demo-walkforward" / "report.html").read_text().count("plotly") > 0
     assert "Model learning count: " in result.stderr and " samples" in result.stderr
     assert "Model cumulative score: " in result.stderr
+    # The last step: a paper session against a local exchange, the backtest's trades again.
+    assert "7. slt paper against a local exchange" in result.stdout
+    same = re.search(r"closes the same (\d+) positions", result.stdout)
+    assert same is not None and int(same.group(1)) >= 3 and "DIFFER" not in result.stdout
 
 
 def test_walkforward_refuses_a_span_without_a_test_window(run_slt: SltRunner) -> None:

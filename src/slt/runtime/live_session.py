@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,8 @@ from slt.errors import SltError
 from slt.runtime.paper_execution import PaperExecution
 
 log = logging.getLogger(__name__)
+
+Observer = Callable[[Event, list[Command], PortfolioState], None]
 
 
 class RefusedToTrade(SltError):
@@ -118,6 +120,7 @@ class LiveSession:
         until_ms: int | None = None,
         market_options: dict[str, Any] | None = None,
         gateway_options: dict[str, Any] | None = None,
+        observe: Observer | None = None,
     ) -> None:
         self.rest, self.ws_base_url = rest, ws_base_url
         self.symbols, self.timeframe = [s.upper() for s in symbols], timeframe
@@ -129,6 +132,7 @@ class LiveSession:
         self.warmup_from_ms, self.trade_from_ms = warmup_from_ms, trade_from_ms
         self.market_options = market_options or {}
         self.gateway_options = gateway_options or {}
+        self.observe = observe  # every applied event, its commands and the state after it
         self.counts = SessionCounts()
         self.account = AccountState()
         self.marks: dict[str, float] = {}
@@ -359,6 +363,8 @@ class LiveSession:
             self.state, commands = self.reducer.step(self.state, event)
             if isinstance(event, OrderFilled):
                 self.counts.fills.append(event)
+            if self.observe is not None:
+                self.observe(event, commands, self.state)
             if commands:
                 self._tally(commands)
                 queue.extend(execute(commands))
