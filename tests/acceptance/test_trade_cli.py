@@ -5,6 +5,7 @@ the exchange."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal

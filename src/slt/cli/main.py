@@ -59,6 +59,7 @@ def _register_groups() -> None:
         model,
         placeholders,
         replay,
+        status,
         trade,
         walkforward,
     )
@@ -75,6 +76,7 @@ def _register_groups() -> None:
     app.command("replay")(replay.replay)
     app.command("paper")(trade.paper)
     app.command("live")(trade.live)
+    app.command("status")(status.status)
     for name, text in placeholders.GROUPS.items():
         app.add_typer(placeholders.group(name, text), name=name)
 

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -83,10 +84,16 @@ def _trade(
     strategy_file: Path | None, config: Path | None, exchange_url: str | None,
     exchange_ws_url: str | None, *, adopt: bool, confirm_real_money: bool,
 ) -> None:  # fmt: skip
+    from slt.adapters.db.migrate import status as schema_status
+    from slt.adapters.db.migrate import upgrade
+    from slt.adapters.db.urls import shown
     from slt.adapters.exchange.binance_rest import BinanceRest
     from slt.domain.timeframes import timeframe_ms
+    from slt.engine.identity import run_id_from
     from slt.runtime.bootstrap import choose_strategy
     from slt.runtime.live_session import LiveSession
+    from slt.runtime.session_records import SessionRecorder
+    from slt.runtime.storage import configured_url, open_storage
     from slt.runtime.trading_config_file import load_trading_config
 
     settings = app_context(ctx).settings()
@@ -119,17 +126,33 @@ def _trade(
                           f"--confirm-real-money (or {CONFIRM_ENV}=yes) to go on, or use "
                           "BINANCE_TESTNET=true")  # fmt: skip
 
+    run_id = run_id_from(time.time_ns() // 1_000_000)  # one per session: ids never repeat
+    out.print(f"Run id {run_id}: its orders, fills and positions are recorded under it "
+              "(slt status shows them)")  # fmt: skip
+
     async def main() -> LiveSession:
-        async with BinanceRest(rest_url, key, secret) as rest:
-            session = LiveSession(rest, ws_url, names, timeframe, chosen, engine, run_id=mode,
-                                  paper=mode == "paper", adopt=adopt)  # fmt: skip
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError):
-                    loop.add_signal_handler(sig, stop.set)
-            await session.run(stop)
-            return session
+        url = configured_url(settings)
+        if (await schema_status(url)).current is None:  # a new database holds nothing to lose
+            out.print(f"Creating the database schema in {shown(url)}")
+            await upgrade(url)
+        storage = await open_storage(settings)  # the schema checked before anything is sent
+        try:
+            async with BinanceRest(rest_url, key, secret) as rest:
+                recorder = SessionRecorder(storage.writer, mode, run_id, timeframe)
+                session = LiveSession(
+                    rest, ws_url, names, timeframe, chosen, engine, run_id=run_id,
+                    paper=mode == "paper", adopt=adopt, observe=recorder.observe,
+                    on_candle=recorder.candle,
+                )  # fmt: skip
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    with contextlib.suppress(NotImplementedError):
+                        loop.add_signal_handler(sig, stop.set)
+                await session.run(stop)
+                return session
+        finally:
+            await storage.close()  # every queued record flushed
 
     session = asyncio.run(main())
     c = session.counts

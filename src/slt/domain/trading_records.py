@@ -32,6 +32,7 @@ ORDER_PURPOSES = (
 ORDER_STATUSES = ("new", "open", "partially_filled", "filled", "canceled", "rejected", "expired")
 POSITION_STATUSES = ("open", "closed")
 MAX_EXIT_REASON = 32
+MAX_RUN_ID = 32
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,13 @@ class OrderRecord:
     created_ms: int
     updated_ms: int
     exchange_order_id: str | None = None
+    run_id: str = ""  # the session that placed it ("": recorded before runs were named)
 
 
 @dataclass(frozen=True)
 class FillRecord:
-    """One execution. ``fill_id`` (the exchange's trade id) makes a retried write harmless."""
+    """One execution. ``fill_id`` (the exchange's trade id) makes a retried write harmless.
+    Its row takes the mode and run id of its order."""
 
     fill_id: str
     order_id: str
@@ -85,6 +88,7 @@ class PositionRecord:
     fees: float = 0.0
     funding: float = 0.0
     exit_reason: str | None = None
+    run_id: str = ""  # with ``mode``, what makes ``position_key`` unique
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class EquitySnapshot:
     equity: float
     cash: float
     unrealized_pnl: float
+    run_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,14 @@ class Candle:
     volume: float
 
 
+def check_run_id(run_id: str) -> None:
+    """A session's name; empty on rows written before sessions were named."""
+    if not isinstance(run_id, str):
+        raise RecordError(f"run_id must be a string, got {run_id!r}")
+    if run_id:
+        check_text("run_id", run_id, MAX_RUN_ID)
+
+
 def _side(side: int) -> None:
     if side not in (1, -1) or isinstance(side, bool):
         raise RecordError(f"side must be 1 (buy/long) or -1 (sell/short), got {side!r}")
@@ -148,6 +161,7 @@ def check_order(order: OrderRecord) -> None:
             raise RecordError("updated_ms lies before created_ms")
         if order.exchange_order_id is not None:
             check_text("exchange_order_id", order.exchange_order_id, MAX_NAME)
+        check_run_id(order.run_id)
 
     named("order", repr(order.order_id), run)
 
@@ -191,6 +205,7 @@ def check_position(position: PositionRecord) -> None:
                 raise RecordError("closed_ms lies before opened_ms")
         if position.exit_reason is not None:
             check_text("exit_reason", position.exit_reason, MAX_EXIT_REASON)
+        check_run_id(position.run_id)
 
     named("position", repr(position.position_key), run)
 
@@ -202,6 +217,7 @@ def check_equity_snapshot(snapshot: EquitySnapshot) -> None:
         check_not_negative("equity", snapshot.equity)
         check_finite("cash", snapshot.cash)
         check_finite("unrealized_pnl", snapshot.unrealized_pnl)
+        check_run_id(snapshot.run_id)
 
     named("equity snapshot", str(snapshot.time_ms), run)
 

@@ -121,6 +121,7 @@ class LiveSession:
         market_options: dict[str, Any] | None = None,
         gateway_options: dict[str, Any] | None = None,
         observe: Observer | None = None,
+        on_candle: Callable[[Candle], None] | None = None,
     ) -> None:
         self.rest, self.ws_base_url = rest, ws_base_url
         self.symbols, self.timeframe = [s.upper() for s in symbols], timeframe
@@ -133,6 +134,7 @@ class LiveSession:
         self.market_options = market_options or {}
         self.gateway_options = gateway_options or {}
         self.observe = observe  # every applied event, its commands and the state after it
+        self.on_candle = on_candle  # every closed candle, as it came (records keep them)
         self.counts = SessionCounts()
         self.account = AccountState()
         self.marks: dict[str, float] = {}
@@ -288,6 +290,8 @@ class LiveSession:
                 await self._candle(item)
 
     async def _candle(self, c: Candle) -> None:
+        if self.on_candle is not None:
+            self.on_candle(c)
         self.counts.candles[c.source] += 1
         row = self._signals[c.symbol].update(c.open_time_ms, c.open, c.high, c.low, c.close,
                                              c.volume)  # fmt: skip

@@ -165,3 +165,59 @@ def test_revision_0003_adds_the_feature_schema_registry_beside_0002_rows_and_rem
     asyncio.run(migrate.downgrade(db_url, "0002"))
     assert "feature_schemas" not in _schema(db_url)
     assert asyncio.run(migrate.status(db_url)).current == "0002"
+
+
+def test_revision_0004_gives_0003_rows_an_empty_run_id_and_fills_their_orders_mode(
+    db_url: URL,
+) -> None:
+    """Stepping back keeps one snapshot per (mode, time) and puts run ids in position keys."""
+    asyncio.run(migrate.upgrade(db_url, "0003"))
+
+    async def sql(*statements: str) -> list[tuple[object, ...]]:
+        engine = create_engine(db_url)
+        try:
+            async with engine.begin() as conn:
+                for statement in statements:
+                    result = await conn.exec_driver_sql(statement)
+                return [tuple(r) for r in result.all()] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    asyncio.run(
+        sql(
+            "INSERT INTO orders (id, mode, symbol, kind, purpose, side, quantity, reduce_only, "
+            "status, created_ms, updated_ms) VALUES "
+            "('o1', 'live', 'BTCUSDT', 'market', 'entry', 1, 1, false, 'filled', 1, 1)",
+            "INSERT INTO fills (order_id, time_ms, price, quantity, fee, liquidation, fill_id) "
+            "VALUES ('o1', 2, 100, 1, 0.05, false, 't1')",
+            "INSERT INTO positions (mode, symbol, side, quantity, entry_price, leverage, margin, "
+            "opened_ms, status, position_key) VALUES "
+            "('live', 'BTCUSDT', 1, 1, 100, 1, 100, 2, 'open', '7')",
+            "INSERT INTO equity_snapshots (mode, time_ms, equity, cash, unrealized_pnl) "
+            "VALUES ('live', 5, 10, 10, 0)",
+        )
+    )
+    asyncio.run(migrate.upgrade(db_url))
+    assert asyncio.run(sql("SELECT mode, run_id FROM fills")) == [("live", "")]
+    assert asyncio.run(sql("SELECT run_id FROM orders UNION ALL SELECT run_id FROM positions")) == [
+        ("",),
+        ("",),
+    ]
+    asyncio.run(
+        sql(
+            "INSERT INTO equity_snapshots (mode, run_id, time_ms, equity, cash, unrealized_pnl) "
+            "VALUES ('live', 'b', 5, 11, 11, 0)",
+            "INSERT INTO positions (mode, symbol, side, quantity, entry_price, leverage, margin, "
+            "opened_ms, status, position_key, run_id) VALUES "
+            "('live', 'BTCUSDT', 1, 1, 100, 1, 100, 3, 'open', '7', 'b')",
+        )
+    )
+    asyncio.run(migrate.downgrade(db_url, "0003"))
+    assert asyncio.run(sql("SELECT time_ms, equity FROM equity_snapshots")) in (
+        [(5, 11)],
+        [(5, 11.0)],
+    )
+    keys = asyncio.run(sql("SELECT position_key FROM positions ORDER BY opened_ms"))
+    assert keys == [("7",), ("b-7",)]
+    assert asyncio.run(sql("SELECT order_id, fill_id FROM fills")) == [("o1", "t1")]
+    assert asyncio.run(migrate.status(db_url)).current == "0003"

@@ -59,20 +59,30 @@ async def write_orders(connection: AsyncConnection, records: Sequence[OrderRecor
 
 
 async def write_fills(connection: AsyncConnection, records: Sequence[FillRecord]) -> None:
+    """Each fill's row takes its order's mode and run id (the order is written first, in the
+    same transaction or before); a fill of an unknown order is refused."""
     rows = rows_of(connection, records, _FILL_MONEY)
+    if not rows:
+        return
+    ids = sorted({row["order_id"] for row in rows})
+    query = select(orders.c.id, orders.c.mode, orders.c.run_id).where(orders.c.id.in_(ids))
+    owners = {r.id: (r.mode, r.run_id) for r in await connection.execute(query)}
+    for row in rows:
+        # An unknown order: '' keeps the row to the foreign key's refusal, which names it.
+        row["mode"], row["run_id"] = owners.get(row["order_id"], ("", ""))
     await insert_ignoring_duplicates(connection, fills, rows, ["order_id", "fill_id"])
 
 
 async def write_positions(connection: AsyncConnection, records: Sequence[PositionRecord]) -> None:
     rows = rows_of(connection, records, _POSITION_MONEY)
-    await upsert(connection, positions, rows, ["mode", "position_key"])
+    await upsert(connection, positions, rows, ["mode", "run_id", "position_key"])
 
 
 async def write_equity_snapshots(
     connection: AsyncConnection, records: Sequence[EquitySnapshot]
 ) -> None:
     rows = rows_of(connection, records, _EQUITY_MONEY)
-    await upsert(connection, equity_snapshots, rows, ["mode", "time_ms"])
+    await upsert(connection, equity_snapshots, rows, ["mode", "run_id", "time_ms"])
 
 
 async def write_account_snapshots(
@@ -121,7 +131,9 @@ class TradingLedger:
             await write_equity_snapshots(connection, snapshots)
             await write_account_snapshots(connection, accounts)
 
-    async def open_orders(self, mode: str, symbol: str | None = None) -> list[OrderRecord]:
+    async def open_orders(
+        self, mode: str, symbol: str | None = None, *, run_id: str | None = None
+    ) -> list[OrderRecord]:
         """Orders still working, oldest first: what start-up reconciles with the exchange."""
         query = (
             select(*_ORDER_COLUMNS)
@@ -130,6 +142,8 @@ class TradingLedger:
         )
         if symbol is not None:
             query = query.where(orders.c.symbol == symbol)
+        if run_id is not None:
+            query = query.where(orders.c.run_id == run_id)
         return await self._read(query, OrderRecord)
 
     async def fills_of(self, order_id: str) -> list[FillRecord]:
@@ -140,7 +154,9 @@ class TradingLedger:
         )
         return await self._read(query, FillRecord)
 
-    async def positions(self, mode: str, status: str | None = None) -> list[PositionRecord]:
+    async def positions(
+        self, mode: str, status: str | None = None, *, run_id: str | None = None
+    ) -> list[PositionRecord]:
         query = (
             select(*_POSITION_COLUMNS)
             .where(positions.c.mode == mode)
@@ -148,6 +164,8 @@ class TradingLedger:
         )
         if status is not None:
             query = query.where(positions.c.status == status)
+        if run_id is not None:
+            query = query.where(positions.c.run_id == run_id)
         return await self._read(query, PositionRecord)
 
     async def equity_curve(

@@ -36,6 +36,7 @@ metadata = MetaData(
 )
 
 SYMBOL = 32
+RUN_ID = 32
 # Prices and quantities: 38 digits, 18 after the point (BTC at 10^6 USDT and 10^-8 lots both fit).
 MONEY = Numeric(38, 18)
 
@@ -57,6 +58,11 @@ def _entry() -> tuple[Column[object], ...]:
         Column("stop_loss_pct", Float, nullable=False),
         Column("take_profit_pct", Float, nullable=False),
     )
+
+
+def _run_id() -> Column[str]:
+    """The trading session that wrote the row ('' on rows written before sessions were named)."""
+    return Column("run_id", String(RUN_ID), nullable=False, server_default="")
 
 
 def _id() -> Column[int]:
@@ -196,8 +202,10 @@ orders = Table(
     Column("exchange_order_id", String(64), nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    _run_id(),
     Index(None, "status"),
     Index(None, "symbol", "created_ms"),
+    Index(None, "mode", "run_id", "status"),
 )
 
 fills = Table(
@@ -213,8 +221,12 @@ fills = Table(
     # The exchange's trade id: a fill written again after a lost commit acknowledgement is
     # recognised, not doubled.
     Column("fill_id", String(64), nullable=False),
+    # Its order's mode and run id, so that a session's fills are read without a join.
+    Column("mode", String(8), nullable=False),
+    _run_id(),
     Index(None, "order_id", "fill_id", unique=True),
     Index(None, "time_ms"),
+    Index(None, "mode", "run_id", "time_ms"),
 )
 
 positions = Table(
@@ -236,15 +248,18 @@ positions = Table(
     Column("fees", MONEY, nullable=False, server_default="0"),
     Column("funding", MONEY, nullable=False, server_default="0"),
     Column("exit_reason", String(32), nullable=True),
+    _run_id(),
     Index(None, "status"),
     Index(None, "symbol", "opened_ms"),
-    Index(None, "mode", "position_key", unique=True),
+    # The engine's position id restarts with each session: the run id makes it unique.
+    Index(None, "mode", "run_id", "position_key", unique=True),
 )
 
 equity_snapshots = Table(
     "equity_snapshots",
     metadata,
     Column("mode", String(8), primary_key=True),
+    Column("run_id", String(RUN_ID), primary_key=True, server_default=""),
     Column("time_ms", BigInteger, primary_key=True),
     Column("equity", MONEY, nullable=False),
     Column("cash", MONEY, nullable=False),

@@ -131,10 +131,10 @@ class BinanceRest:
                      new_orders: int = 1, reduces_risk: bool = False) -> Answer:  # fmt: skip
         """A new order (``/fapi/v1/order``, ``algoOrder``, ``batchOrders``): sent once. Refusals
         that come before the order runs are sent again: a ``-1021`` after the clock is measured
-        again, a 429 or 418 once the governor's hold has passed. An unknown outcome raises
+        again, a 429 or 418 each time the governor's hold has passed. An unknown outcome raises
         ``OutcomeUnknown``; every other refusal raises."""
         resynced = False
-        for attempt in range(RETRIES + 1):
+        while True:
             try:
                 return await self._send(
                     "POST", path, dict(params), weight, signed=True, new_orders=new_orders,
@@ -145,10 +145,11 @@ class BinanceRest:
                     resynced = True
                     await self.sync_clock()
                     continue
-                if exc.status in (418, 429) and attempt < RETRIES:
-                    continue  # refused unread: the governor holds the next try
+                if exc.status in (418, 429):
+                    # Refused unread: sent again once the governor's hold (Retry-After, the
+                    # ban) has passed, however long; a protective stop is never given up.
+                    continue
                 raise
-        raise AssertionError("unreachable")
 
     async def _repeatable(self, method: str, path: str, params: dict[str, Any], weight: int,
                           *, signed: bool) -> Answer:  # fmt: skip

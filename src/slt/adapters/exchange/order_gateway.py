@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 NOT_FOUND = (-2013, -2011)  # "Order does not exist." / "Unknown order sent."
 DUPLICATE_ID = -4116
 NO_MARGIN_CHANGE = -4046  # "No need to change margin type."
+MAX_QUERY_WAIT_S = 5.0
 RISK_PURPOSES = ("close", "stop", "emergency_stop", "take_profit", "partial_take_profit")
 
 
@@ -84,6 +85,7 @@ class GatewayCounts:
     unknown_outcomes: int = 0
     found_after_unknown: int = 0
     not_found_answers: int = 0
+    unanswered_queries: int = 0  # queries about an unknown outcome that got no answer
     lost: int = 0
     lost_found_later: int = 0
     cancels: int = 0
@@ -230,7 +232,7 @@ class OrderGateway:
             command = await queue.get()
             try:
                 if isinstance(command, PlaceOrder):
-                    await self._place(self.orders[command.client_order_id])
+                    await self._place_or_find(self.orders[command.client_order_id])
                 elif isinstance(command, CancelOrder):
                     await self._cancel(command)
             except Exception as exc:  # one order's failure must not stop the others
@@ -241,6 +243,18 @@ class OrderGateway:
                 self._pending -= 1
                 if self._pending == 0:
                     self._idle.set()
+
+    async def _place_or_find(self, tracked: Tracked) -> None:
+        """Place the order; if anything unforeseen breaks off the attempt, find out whether it
+        exists rather than leave the engine waiting for an answer that never comes."""
+        try:
+            await self._place(tracked)
+        except Exception:
+            if tracked.phase == "sending":
+                log.exception("order %s: the attempt broke off; looking for it",
+                              tracked.order.client_order_id)  # fmt: skip
+                await self._resolve(tracked)
+            raise
 
     async def _place(self, tracked: Tracked) -> None:
         order = tracked.order
@@ -329,12 +343,24 @@ class OrderGateway:
         self._spawn(self._watch_lost(tracked))
 
     async def _exists(self, tracked: Tracked) -> bool:
-        """Whether the exchange has the order (the stream may have told us already)."""
+        """Whether the exchange has the order (the stream may have told us already). No
+        answer is no evidence either way: the question is asked again until one comes."""
         order = tracked.order
         client = order.client_order_id
-        if tracked.heard or client in self.state.orders or client in self.state.algos:
-            return True
-        return await self._query(tracked) is not None
+        wait = self.not_found_delay_s
+        while True:
+            if tracked.heard or client in self.state.orders or client in self.state.algos:
+                return True
+            try:
+                return await self._query(tracked) is not None
+            except ExchangeRejected:
+                raise
+            except ExchangeError as exc:
+                self.counts.unanswered_queries += 1
+                log.warning("order %s: the query went unanswered (%s); asking again",
+                            client, exc)  # fmt: skip
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, MAX_QUERY_WAIT_S)
 
     async def _query(self, tracked: Tracked) -> dict[str, Any] | None:
         order = tracked.order
