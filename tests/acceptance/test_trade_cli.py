@@ -101,3 +101,8 @@ def test_paper_needs_no_keys_trades_until_sigint_and_refuses_unlisted_symbols(
     assert "slt paper: BTCUSDT 5m, strategy ema_cross" in out and "Stopped." in out
     summary = out[out.index("Stopped.") :]
     assert "closed trades 0" not in summary  # half a day of 5m candles: ema_cross trades
+    status = run_slt("status", "--mode", "paper", "--json")  # what the session recorded
+    assert status.returncode == 0, status.stderr
+    recorded = json.loads(status.stdout)
+    assert recorded["recorded"] is True and recorded["session"] is not None
+    assert any(c["symbol"] == "BTCUSDT" for c in recorded["last_candles"])

@@ -24,6 +24,7 @@ backtest's embedded symbol rules: no keys, no orders, no user-data stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -55,7 +56,9 @@ from slt.engine.messages import (
     Notify,
     OpenVirtualPosition,
     OrderFilled,
+    OrderRejected,
     Persist,
+    PlaceOrder,
     Reconciled,
 )
 from slt.engine.pipeline import SignalRow, SignalStream
@@ -120,6 +123,7 @@ class LiveSession:
         until_ms: int | None = None,
         market_options: dict[str, Any] | None = None,
         gateway_options: dict[str, Any] | None = None,
+        user_options: dict[str, Any] | None = None,
         observe: Observer | None = None,
         on_candle: Callable[[Candle], None] | None = None,
     ) -> None:
@@ -133,6 +137,7 @@ class LiveSession:
         self.warmup_from_ms, self.trade_from_ms = warmup_from_ms, trade_from_ms
         self.market_options = market_options or {}
         self.gateway_options = gateway_options or {}
+        self.user_options = user_options or {}
         self.observe = observe  # every applied event, its commands and the state after it
         self.on_candle = on_candle  # every closed candle, as it came (records keep them)
         self.counts = SessionCounts()
@@ -149,6 +154,7 @@ class LiveSession:
         self._stepped_to = -1  # the open time of the last step taken
         self._seen: dict[str, int] = {}  # per symbol, the newest open time it has shown
         self.late_candles = 0  # a symbol's candle after its step had gone on without it
+        self._stopping = False
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -218,7 +224,8 @@ class LiveSession:
             **self.market_options,
         )  # fmt: skip
         self.user = UserStream(self.rest, self.ws_base_url, self.account, self.symbols,
-                               lambda evs: self._queue.put_nowait(("user", evs)))  # fmt: skip
+                               lambda evs: self._queue.put_nowait(("user", evs)),
+                               **self.user_options)  # fmt: skip
         self._signals = {s: SignalStream(self.strategy, self.timeframe, self.config.stops)
                          for s in self.symbols}  # fmt: skip
 
@@ -258,8 +265,47 @@ class LiveSession:
                 await self.gateway.drain()
             await asyncio.gather(*streams, return_exceptions=True)
             if self.gateway is not None:
+                self._stopping = True
+                await self._last_look()
                 await self.gateway.close()
         return self.counts
+
+    async def _last_look(self, rounds: int = 4) -> None:
+        """On the way out: no new entry (those still open are withdrawn), then the exchange as
+        it is now, until the books agree with it: the fills the stopped stream will not bring
+        are read, a position a late fill opened gets its protective stop, one the books hold
+        and the exchange does not is closed in the books. A round whose reconciliation asks
+        for nothing more ends it."""
+        assert self.gateway is not None and self.user is not None
+        with contextlib.suppress(SltError):
+            await self.gateway.withdraw_entries()
+        for _ in range(rounds):
+            try:
+                await self.gateway.settle_market_orders()
+                await self.user.resync()
+                self._take_queued()
+                before = sum(self.counts.commands[k] for k in ("PlaceOrder", "CancelOrder"))
+                self._apply(await read_exchange(self.rest, self.symbols, self.server_ms()))
+                await self.gateway.drain()
+                self._take_queued()
+            except SltError as exc:
+                log.warning("a last look at the exchange failed (%s); looking again", exc)
+                continue
+            after = sum(self.counts.commands[k] for k in ("PlaceOrder", "CancelOrder"))
+            if after == before:
+                return
+        log.warning("the books and the exchange may still differ after %d looks: check the "
+                    "positions and their stops on the exchange", rounds)  # fmt: skip
+
+    def _take_queued(self) -> None:
+        """Apply what the user-data resync and the gateway queued (market data is over)."""
+        assert self.gateway is not None
+        while not self._queue.empty():
+            source, items = self._queue.get_nowait()
+            if source == "user":
+                self._events(self.gateway.screen(items))
+            elif source == "gateway":
+                self._events(items)
 
     def _reached(self, until_ms: int) -> bool:
         last = self.counts.last_candle_ms
@@ -371,6 +417,11 @@ class LiveSession:
                 self.observe(event, commands, self.state)
             if commands:
                 self._tally(commands)
+                if self._stopping:  # no new entry once the session is stopping
+                    entries = [c for c in commands if isinstance(c, PlaceOrder) and _is_entry(c)]
+                    queue.extend(OrderRejected(c.client_order_id, c.symbol, "session stopping")
+                                 for c in entries)  # fmt: skip
+                    commands = [c for c in commands if not _is_entry(c)]
                 queue.extend(execute(commands))
 
     def _apply(self, event: Event) -> None:
@@ -386,3 +437,7 @@ class LiveSession:
             elif isinstance(command, Persist):
                 self.counts.closed_trades += 1
                 self.counts.trades.append(command.trade)
+
+
+def _is_entry(command: Command) -> bool:
+    return isinstance(command, PlaceOrder) and command.purpose == "entry"

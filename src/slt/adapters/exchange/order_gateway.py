@@ -41,6 +41,7 @@ from slt.engine.messages import (
     Command,
     Event,
     Notify,
+    OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
     OrderExpired,
@@ -158,6 +159,8 @@ class OrderGateway:
         for event in events:
             client = getattr(event, "client_order_id", None)
             tracked = self.orders.get(client) if client else None
+            if tracked is not None and tracked.phase == "done" and isinstance(event, OrderAccepted):
+                continue  # a late acknowledgement of an order a resync already saw finish
             if tracked is not None and tracked.phase != "lost":
                 tracked.heard = True
             if tracked is not None and tracked.phase == "lost":
@@ -176,6 +179,43 @@ class OrderGateway:
         if tracked.order.purpose == "entry" and fill.symbol not in self._protecting:
             self._protecting.add(fill.symbol)
             self._spawn(self._protect(fill.symbol, fill.time_ms))
+
+    async def withdraw_entries(self, timeout_s: float = 5.0) -> None:
+        """On the way out, no new entry: cancel this session's entries that may still fill,
+        then wait (bounded) until the exchange lists none of them, so the last look at the
+        exchange sees every position they made."""
+        entries = {c: t for c, t in self.orders.items() if t.order.purpose == "entry"
+                   and t.phase in ("queued", "sending", "live")}  # fmt: skip
+        for client, tracked in entries.items():
+            with contextlib.suppress(ExchangeError):
+                await self.rest.signed("DELETE", "/fapi/v1/order", {
+                    "symbol": tracked.order.symbol, "origClientOrderId": client})  # fmt: skip
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while entries and loop.time() < end:
+            try:
+                listed = (await self.rest.signed("GET", "/fapi/v1/openOrders", weight=40)).body
+            except ExchangeError:
+                listed = None
+            if listed is not None and not {o["clientOrderId"] for o in listed} & set(entries):
+                return
+            await asyncio.sleep(0.2)
+
+    async def settle_market_orders(self, timeout_s: float = 5.0) -> None:
+        """Wait (bounded) until none of this session's market orders is still open on the
+        exchange: a closing order fills before the books are compared with the exchange."""
+        await self.drain()
+        mine = {c for c, t in self.orders.items() if t.order.kind == "market"}
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while mine and loop.time() < end:
+            try:
+                listed = (await self.rest.signed("GET", "/fapi/v1/openOrders", weight=40)).body
+            except ExchangeError:
+                listed = None
+            if listed is not None and not {o["clientOrderId"] for o in listed} & mine:
+                return
+            await asyncio.sleep(0.2)
 
     async def drain(self) -> None:
         """Wait until every queued request has been answered (tests, shutdown)."""

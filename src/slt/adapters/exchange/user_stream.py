@@ -21,7 +21,7 @@ import aiohttp
 from slt.adapters.exchange.account_state import AccountState
 from slt.adapters.exchange.binance_rest import BinanceRest
 from slt.engine.messages import Event, FillStatus, OrderFilled
-from slt.errors import ExchangeError
+from slt.errors import ExchangeError, ExchangeRejected
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +174,11 @@ class UserStream:
                      if str(a.get("actualOrderId") or "").isdigit()}  # fmt: skip
         out: list[Event] = []
         for t in missed:
-            order = (await self.rest.signed("GET", "/fapi/v1/order", {
-                "symbol": symbol, "orderId": t["orderId"]})).body  # fmt: skip
+            order = await self._order(symbol, int(t["orderId"]))
+            if order is None:  # "forgotten" for now: not marked seen, the next resync asks
+                log.warning("user-data resync: %s order %s of trade %s not found yet",
+                            symbol, t["orderId"], t["id"])  # fmt: skip
+                continue
             client = by_actual.get(int(t["orderId"]), order["clientOrderId"])
             status: FillStatus = "filled" if order["status"] == "FILLED" else "partially_filled"
             self.state.mark_trade(symbol, int(t["id"]))
@@ -183,3 +186,18 @@ class UserStream:
                                    float(t["price"]), float(t["qty"]),
                                    float(t["commission"]), status))  # fmt: skip
         return out
+
+    async def _order(self, symbol: str, order_id: int, tries: int = 4) -> dict[str, Any] | None:
+        """An order by id; Binance may "forget" a fresh one for a while (``-2013``), so it
+        is asked again a few times before giving up for this resync."""
+        for attempt in range(tries):
+            try:
+                query = {"symbol": symbol, "orderId": order_id}
+                answer = await self.rest.signed("GET", "/fapi/v1/order", query)
+                body: dict[str, Any] = answer.body
+                return body
+            except ExchangeRejected as exc:
+                if exc.code not in (-2013, -2011):
+                    raise
+                await asyncio.sleep(0.25 * 2**attempt)
+        return None
