@@ -190,30 +190,25 @@ class OrderGateway:
             with contextlib.suppress(ExchangeError):
                 await self.rest.signed("DELETE", "/fapi/v1/order", {
                     "symbol": tracked.order.symbol, "origClientOrderId": client})  # fmt: skip
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout_s
-        while entries and loop.time() < end:
-            try:
-                listed = (await self.rest.signed("GET", "/fapi/v1/openOrders", weight=40)).body
-            except ExchangeError:
-                listed = None
-            if listed is not None and not {o["clientOrderId"] for o in listed} & set(entries):
-                return
-            await asyncio.sleep(0.2)
+        await self._until_unlisted(set(entries), timeout_s)
 
     async def settle_market_orders(self, timeout_s: float = 5.0) -> None:
         """Wait (bounded) until none of this session's market orders is still open on the
         exchange: a closing order fills before the books are compared with the exchange."""
         await self.drain()
         mine = {c for c, t in self.orders.items() if t.order.kind == "market"}
+        await self._until_unlisted(mine, timeout_s)
+
+    async def _until_unlisted(self, clients: set[str], timeout_s: float) -> None:
+        """Poll ``openOrders`` until it lists none of ``clients`` (or the time is up)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout_s
-        while mine and loop.time() < end:
+        while clients and loop.time() < end:
             try:
                 listed = (await self.rest.signed("GET", "/fapi/v1/openOrders", weight=40)).body
             except ExchangeError:
                 listed = None
-            if listed is not None and not {o["clientOrderId"] for o in listed} & mine:
+            if listed is not None and not {o["clientOrderId"] for o in listed} & clients:
                 return
             await asyncio.sleep(0.2)
 
