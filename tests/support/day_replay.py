@@ -38,6 +38,17 @@ class DayReplay:
     symbols: list[str]
 
 
+async def exchange_fills(rest: BinanceRest, symbols: list[str]) -> set[Fill]:
+    """The exchange's fills as its clients read them (``GET /fapi/v1/userTrades``)."""
+    listed: set[Fill] = set()
+    for symbol in symbols:
+        query = {"symbol": symbol, "limit": 1000}
+        trades = (await rest.signed("GET", "/fapi/v1/userTrades", query, weight=5)).body
+        listed |= {(symbol, int(t["id"]), float(t["price"]), float(t["qty"]),
+                    float(t["commission"])) for t in trades}  # fmt: skip
+    return listed
+
+
 def replay_day(root: Path, hours: float, count: int = 20) -> DayReplay:
     symbols = many_symbols(count)
     end = DAY + int(hours * 3_600_000)
@@ -55,13 +66,7 @@ def replay_day(root: Path, hours: float, count: int = 20) -> DayReplay:
             await asyncio.wait_for(session.run(asyncio.Event()), 3_600)
             took = time.perf_counter() - began
             weight = rest.governor.summary()
-            listed: set[Fill] = set()  # the exchange's fills as its clients read them
-            for symbol in symbols:
-                query = {"symbol": symbol, "limit": 1000}
-                trades = (await rest.signed("GET", "/fapi/v1/userTrades", query, weight=5)).body
-                listed |= {(symbol, int(t["id"]), float(t["price"]), float(t["qty"]),
-                            float(t["commission"])) for t in trades}  # fmt: skip
-            return session, took, weight, listed
+            return session, took, weight, await exchange_fills(rest, list(symbols))
 
     with serving(tapes, DAY, speed=math.inf) as ex:
         session, took, weight, listed = asyncio.run(scenario(ex.url))

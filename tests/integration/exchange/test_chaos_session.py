@@ -31,6 +31,7 @@ from slt.domain.clock import parse_utc_ms
 from slt.domain.strategies.registry import builtin_strategy
 from slt.engine.config import EngineConfig
 from slt.runtime.live_session import LiveSession
+from tests.support.day_replay import exchange_fills
 from tests.support.local_exchange import ACCOUNT, serving
 from tests.support.minute_tapes import many_symbols, minute_store
 
@@ -83,16 +84,10 @@ def test_a_session_survives_a_storm_of_faults_without_duplicates_or_naked_positi
             )  # fmt: skip
             await asyncio.wait_for(session.run(asyncio.Event()), 180)
             await asyncio.sleep(1.0)  # late answers of the last moments
-            listed = set()
-            for symbol in symbols:
-                query = {"symbol": symbol, "limit": 1000}
-                trades = (await rest.signed("GET", "/fapi/v1/userTrades", query, weight=5)).body
-                listed |= {(symbol, int(t["id"]), float(t["price"]), float(t["qty"]),
-                            float(t["commission"])) for t in trades}  # fmt: skip
-            return session, rest.governor.summary(), listed
+            return session, rest.governor.summary(), await exchange_fills(rest, list(symbols))
 
     with serving(tapes, START, speed=SPEED, fault_plan=plan) as ex:
-        session, weight, exchange_fills = asyncio.run(scenario(ex.url))
+        session, weight, listed = asyncio.run(scenario(ex.url))
         account = ex.exchange.accounts[ACCOUNT.key]
         applied = len(ex.exchange.faults.applied)
         placed: list[str] = []
@@ -129,7 +124,7 @@ def test_a_session_survives_a_storm_of_faults_without_duplicates_or_naked_positi
         "unknown outcomes": gw.counts.unknown_outcomes,
         "found after unknown": gw.counts.found_after_unknown,
         "not-found answers": gw.counts.not_found_answers, "lost": len(lost),
-        "engine fills": len(engine_fills), "exchange fills": len(exchange_fills),
+        "engine fills": len(engine_fills), "exchange fills": len(listed),
         "back-filled klines requests": market.rest_kline_requests_backfill,
         "gaps": session.counts.gaps, "open positions": len(positions), "naked": naked,
         "REST": weight,
@@ -142,8 +137,8 @@ def test_a_session_survives_a_storm_of_faults_without_duplicates_or_naked_positi
     notes = [n.text for n in session.counts.notices if n.symbol in naked][-8:]
     assert naked == [], f"positions without a stop: {naked}; last notices: {notes}"
     assert len(engine_fills) == len(session.counts.fills)  # none applied twice
-    assert engine_fills <= exchange_fills
-    missing = {f for f in exchange_fills - engine_fills if owner[(f[0], f[1])] not in lost}
+    assert engine_fills <= listed
+    missing = {f for f in listed - engine_fills if owner[(f[0], f[1])] not in lost}
     assert not missing, f"exchange fills the engine never saw: {sorted(missing)[:5]}"
     state = session.state
     assert state is not None

@@ -67,6 +67,7 @@ class Tracked:
 
     order: PlaceOrder
     algo: bool
+    fields: dict[str, Any]  # the Binance fields the filters checked (price, quantity, flags)
     phase: str = "queued"  # queued | sending | live | done | lost | rejected
     not_found: int = 0
     heard: bool = False  # the user-data stream has reported it: it exists
@@ -137,13 +138,14 @@ class OrderGateway:
         now: list[Event] = []
         for command in commands:
             if isinstance(command, PlaceOrder):
-                refusal = self._refusal(command)
-                if refusal:
+                try:
+                    fields = self._checked(command)
+                except Refused as exc:
                     self.counts.refused_before_sending += 1
-                    now.append(OrderRejected(command.client_order_id, command.symbol, refusal))
+                    now.append(OrderRejected(command.client_order_id, command.symbol, str(exc)))
                     continue
                 self.orders[command.client_order_id] = Tracked(
-                    command, command.kind == "stop_market"
+                    command, command.kind == "stop_market", fields
                 )
                 now.append(OrderSubmitted(command.client_order_id, command.symbol))
                 self._enqueue(command)
@@ -226,24 +228,22 @@ class OrderGateway:
 
     # -- filters -----------------------------------------------------------------------
 
-    def _refusal(self, order: PlaceOrder) -> str:
+    def _checked(self, order: PlaceOrder) -> dict[str, Any]:
+        """The order's checked Binance fields (price, quantity, flags), or ``Refused``."""
         f = self.filters.get(order.symbol)
         if f is None:
-            return f"{order.symbol} is not in the exchange's symbol list"
+            raise Refused(f"{order.symbol} is not in the exchange's symbol list")
         mine = sum(1 for t in self.orders.values() if t.order.symbol == order.symbol
                    and not t.algo and t.phase in ("queued", "sending"))  # fmt: skip
         theirs = sum(1 for o in self.state.orders.values() if o.symbol == order.symbol)
         in_flight_algos = sum(1 for t in self.orders.values()
                               if t.algo and t.phase in ("queued", "sending"))  # fmt: skip
-        try:
-            check(order, f, reference_price=self.mark_price(order.symbol),
-                  open_orders=mine + theirs,
-                  open_algos=len(self.state.algos) + in_flight_algos)  # fmt: skip
-        except Refused as exc:
-            return str(exc)
+        fields = check(order, f, reference_price=self.mark_price(order.symbol),
+                       open_orders=mine + theirs,
+                       open_algos=len(self.state.algos) + in_flight_algos)  # fmt: skip
         if order.purpose == "entry" and abs(order.leverage - round(order.leverage)) > 1e-9:
-            return f"leverage {order.leverage:g} is not a whole number, as Binance requires"
-        return ""
+            raise Refused(f"leverage {order.leverage:g} is not a whole number, as Binance requires")
+        return fields
 
     # -- sending -----------------------------------------------------------------------
 
@@ -300,7 +300,7 @@ class OrderGateway:
             except ExchangeError as exc:
                 self._reject(tracked, f"margin or leverage could not be set: {exc}")
                 return
-        path, params = self._request(order)
+        path, params = self._request(tracked)
         risk = order.reduce_only or order.close_position or order.purpose in RISK_PURPOSES
         self.counts.sent += 1
         try:
@@ -319,9 +319,8 @@ class OrderGateway:
             return
         tracked.phase = "live"
 
-    def _request(self, order: PlaceOrder) -> tuple[str, dict[str, Any]]:
-        f = self.filters[order.symbol]
-        fields = check(order, f, reference_price=None, open_orders=0, open_algos=0)
+    def _request(self, tracked: Tracked) -> tuple[str, dict[str, Any]]:
+        order, fields = tracked.order, tracked.fields
         side = "BUY" if order.side > 0 else "SELL"
         if order.kind == "stop_market":
             return "/fapi/v1/algoOrder", {
