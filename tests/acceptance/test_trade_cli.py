@@ -106,3 +106,19 @@ def test_paper_needs_no_keys_trades_until_sigint_and_refuses_unlisted_symbols(
     recorded = json.loads(status.stdout)
     assert recorded["recorded"] is True and recorded["session"] is not None
     assert any(c["symbol"] == "BTCUSDT" for c in recorded["last_candles"])
+
+
+@pytest.mark.shared_data
+def test_keys_the_exchange_refuses_stop_the_start_before_anything_runs(
+    tmp_path: Path, run_slt: SltRunner
+) -> None:
+    start = parse_utc_ms("2024-01-01")
+    store = real_store(tmp_path / "store", [CATMAN_BTC_5M])
+    tapes = load_tapes(store, ["BTCUSDT"], start, start + 86_400_000)
+    wrong = {"BINANCE_API_KEY": "notAKey0123456789", "BINANCE_API_SECRET": "notASecret987654321"}
+    with serving(tapes, start, speed=math.inf) as ex:
+        done = run_slt("live", "--symbols", "BTCUSDT", "--exchange-url", ex.url, env=wrong)
+        assert not ex.exchange.accounts[ACCOUNT.key].desk("BTCUSDT").orders
+    assert done.returncode == 2, done.stderr
+    assert "refuses these API keys" in done.stderr and "-2015" in done.stderr
+    assert wrong["BINANCE_API_SECRET"] not in done.stdout + done.stderr

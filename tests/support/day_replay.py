@@ -38,14 +38,18 @@ class DayReplay:
     symbols: list[str]
 
 
-async def exchange_fills(rest: BinanceRest, symbols: list[str]) -> set[Fill]:
-    """The exchange's fills as its clients read them (``GET /fapi/v1/userTrades``)."""
+async def exchange_fills(
+    rest: BinanceRest, symbols: list[str], until_ms: int | None = None
+) -> set[Fill]:
+    """The exchange's fills as its clients read them (``GET /fapi/v1/userTrades``), those up
+    to ``until_ms`` (market time) if given."""
     listed: set[Fill] = set()
     for symbol in symbols:
         query = {"symbol": symbol, "limit": 1000}
         trades = (await rest.signed("GET", "/fapi/v1/userTrades", query, weight=5)).body
         listed |= {(symbol, int(t["id"]), float(t["price"]), float(t["qty"]),
-                    float(t["commission"])) for t in trades}  # fmt: skip
+                    float(t["commission"])) for t in trades
+                   if until_ms is None or int(t["time"]) <= until_ms}  # fmt: skip
     return listed
 
 

@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,6 +39,11 @@ ExchangeWsUrl = Annotated[
     str | None,
     typer.Option("--exchange-ws-url", help="WebSocket base URL (BINANCE_FUTURES_WS_URL)."),
 ]
+SingleProcess = Annotated[
+    bool,
+    typer.Option("--single-process", help="Run feed, decisions and orders in one process "
+                 "(the same decisions; for debugging) instead of three supervised ones."),
+]  # fmt: skip
 
 
 def paper(
@@ -50,11 +55,13 @@ def paper(
     config: TradingConfigFile = None,
     exchange_url: ExchangeUrl = None,
     exchange_ws_url: ExchangeWsUrl = None,
+    single_process: SingleProcess = False,
 ) -> None:
     """Paper-trade on live market data until SIGINT/SIGTERM: fills, fees, slippage, funding
     and liquidation as the backtest computes them; no keys, no orders."""
     _trade(ctx, "paper", symbols, timeframe, strategy, strategy_file, config, exchange_url,
-           exchange_ws_url, adopt=False, confirm_real_money=False)  # fmt: skip
+           exchange_ws_url, adopt=False, confirm_real_money=False,
+           single_process=single_process)  # fmt: skip
 
 
 def live(
@@ -72,17 +79,19 @@ def live(
     confirm_real_money: Annotated[
         bool, typer.Option(help="Needed on Binance's main URLs (or SLT_LIVE_CONFIRM=yes).")
     ] = False,
+    single_process: SingleProcess = False,
 ) -> None:
     """Trade with real orders until SIGINT/SIGTERM, then stop cleanly: no new entries, the
     protective orders left on the exchange, a summary printed."""
     _trade(ctx, "live", symbols, timeframe, strategy, strategy_file, config, exchange_url,
-           exchange_ws_url, adopt=adopt, confirm_real_money=confirm_real_money)  # fmt: skip
+           exchange_ws_url, adopt=adopt, confirm_real_money=confirm_real_money,
+           single_process=single_process)  # fmt: skip
 
 
 def _trade(
     ctx: typer.Context, mode: str, symbols: str, timeframe: str, strategy: str | None,
     strategy_file: Path | None, config: Path | None, exchange_url: str | None,
-    exchange_ws_url: str | None, *, adopt: bool, confirm_real_money: bool,
+    exchange_ws_url: str | None, *, adopt: bool, confirm_real_money: bool, single_process: bool,
 ) -> None:  # fmt: skip
     from slt.adapters.db.migrate import status as schema_status
     from slt.adapters.db.migrate import upgrade
@@ -130,6 +139,12 @@ def _trade(
     out.print(f"Run id {run_id}: its orders, fills and positions are recorded under it "
               "(slt status shows them)")  # fmt: skip
 
+    if not single_process:
+        _supervised(mode, names, timeframe, strategy or trading.strategy.name, strategy_file,
+                    trading.strategy.relaxed or settings.relaxed_signal_mode, config, rest_url,
+                    ws_url, key, secret, run_id, adopt, settings)  # fmt: skip
+        return
+
     async def main() -> LiveSession:
         url = configured_url(settings)
         if (await schema_status(url)).current is None:  # a new database holds nothing to lose
@@ -166,3 +181,72 @@ def _trade(
 def _ws_of(http_url: str) -> str:
     """A local exchange serves streams on its REST port."""
     return "ws" + http_url.removeprefix("http")
+
+
+def _supervised(
+    mode: str, names: list[str], timeframe: str, strategy: str, strategy_file: Path | None,
+    relaxed: bool, config: Path | None, rest_url: str, ws_url: str, key: str, secret: str,
+    run_id: str, adopt: bool, settings: Any,
+) -> None:  # fmt: skip
+    """The three supervised processes; the summary is the brain's."""
+    from slt.adapters.db.migrate import status as schema_status
+    from slt.adapters.db.migrate import upgrade
+    from slt.adapters.db.urls import shown
+    from slt.runtime.storage import configured_url
+    from slt.runtime.trading_runtime import run_trading
+    from slt.runtime.trading_spec import Keys, TradingSpec
+
+    out = stdout()
+    url = configured_url(settings)
+
+    async def prepare() -> None:
+        if (await schema_status(url)).current is None:  # a new database holds nothing to lose
+            out.print(f"Creating the database schema in {shown(url)}")
+            await upgrade(url)
+
+    asyncio.run(prepare())
+    asyncio.run(preflight(mode, names, rest_url, key, secret))
+    spec = TradingSpec(
+        "paper" if mode == "paper" else "live", tuple(names), timeframe, run_id, rest_url,
+        ws_url, str(Path(settings.data_dir) / "runs" / run_id), Keys(key, secret),
+        strategy=strategy, strategy_file=str(strategy_file) if strategy_file else None,
+        relaxed=relaxed, config_file=str(config) if config else None, adopt=adopt,
+    )  # fmt: skip
+    children = "feed and brain" if mode == "paper" else "feed, brain and executor"
+    out.print(f"Processes: {children} under a supervisor (Ctrl-C stops them in order)")
+    result = run_trading(spec)
+    if result.refused:
+        why = spec.run_dir / "refused.txt"
+        raise ConfigError(why.read_text() if why.exists() else "the brain refused to trade "
+                          "(see the log above)")  # fmt: skip
+    b = result.brain
+    restarts = {n: c.restarts for n, c in result.supervisor.children.items() if c.restarts}
+    tail = "; protective orders stay on the exchange." if mode == "live" else "."
+    out.print(f"Stopped. By {result.supervisor.stopped_by}; candles "
+              f"{sum(b.get('candles', {}).values()):,} ({b.get('candles', {})}), signals "
+              f"{b.get('signals', 0):,}, orders {b.get('commands', {}).get('PlaceOrder', 0):,}, "
+              f"fills {b.get('fills', 0):,}, closed trades {b.get('closed_trades', 0):,}"
+              f"{tail}" + (f" Restarts: {restarts}." if restarts else ""))  # fmt: skip
+
+
+async def preflight(mode: str, names: list[str], rest_url: str, key: str, secret: str) -> None:
+    """What would make every child fail, said once before any starts: symbols the exchange
+    does not list; live, keys it refuses."""
+    from slt.adapters.exchange.binance_rest import BinanceRest
+    from slt.errors import ExchangeRejected
+
+    async with BinanceRest(rest_url, key, secret) as rest:
+        await rest.sync_clock()
+        info = await rest.load_limits()
+        listed = {e["symbol"] for e in info["symbols"]}
+        missing = [s for s in names if s not in listed]
+        if missing:
+            raise ConfigError(f"the exchange lists no {', '.join(missing)}")
+        if mode == "live":
+            try:
+                await rest.signed("GET", "/fapi/v3/balance", weight=5)
+            except ExchangeRejected as exc:
+                why = f"Binance {exc.code}: {exc.msg}"
+                raise ConfigError(f"the exchange refuses these API keys ({why}); check "
+                                  "BINANCE_API_KEY and BINANCE_API_SECRET, and that futures "
+                                  "trading is enabled for them") from exc  # fmt: skip

@@ -149,8 +149,12 @@ class SignalStream:
         timeframe: str,
         stops: StopRule,
         gate: ModelGate | None = None,
+        *,
+        with_features: bool = False,
     ) -> None:
-        needs_features = strategy.uses_features or gate is not None
+        # ``with_features``: a session that learns keeps every signal's feature row, and a
+        # model may be swapped in later.
+        needs_features = strategy.uses_features or gate is not None or with_features
         self.features = (
             FeatureStream(FeatureConfig.for_timeframe(timeframe)) if needs_features else None
         )

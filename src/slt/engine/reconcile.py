@@ -24,6 +24,7 @@ from slt.engine.records import (
     CMD_CANCEL_ORDER,
     EMERGENCY_STOP,
     ENTRY,
+    MARKED_BY_RECONCILIATION,
     STOP,
     STOP_MARKET,
 )
@@ -118,6 +119,7 @@ def _orders(
         expected.add(seq)
         if seq not in listed:
             o["status"] = CANCELED
+            o["status_before_cancel"] = MARKED_BY_RECONCILIATION
             notes.append(Notify(f"{symbol} order {seq} is not open at the exchange: marked "
                                 "canceled", "info", symbol))  # fmt: skip
     for seq in sorted(listed - expected):

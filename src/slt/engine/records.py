@@ -132,6 +132,10 @@ REASON_TEXT = {
     XR_END_OF_DATA: "end of data",
 }
 
+# ``status_before_cancel`` of an order a reconciliation marked canceled because the exchange
+# no longer listed it: a later word about it (its fill, read late) is not an integrity fault.
+MARKED_BY_RECONCILIATION = -1
+
 # Capacities of the per-symbol tables.
 MAX_ORDERS = 16
 TRADE_ID_RING = 64

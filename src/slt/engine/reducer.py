@@ -45,6 +45,7 @@ from slt.engine.messages import (
     Reconciled,
 )
 from slt.engine.records import (
+    CANCELED,
     CMD_CANCEL_ORDER,
     CMD_NOTIFY,
     CMD_OPEN_VIRTUAL,
@@ -63,6 +64,7 @@ from slt.engine.records import (
     EV_ORDER_REJECTED,
     EV_ORDER_SUBMITTED,
     FILLED,
+    MARKED_BY_RECONCILIATION,
     NOTE_DUPLICATE_FILL,
     NOTE_ENTRY_EXPIRED,
     NOTE_ENTRY_REJECTED,
@@ -149,6 +151,12 @@ class Reducer:
         rc = self._apply(state, event)
         if rc < 0:
             self._extra.clear()
+            if self._after_reconciliation(state, event):
+                symbol = state.symbols[int(out.fault[1])]
+                text = (f"{symbol}: {type(event).__name__} for order {int(out.fault[2])} came "
+                        "after a reconciliation had closed it; the reconciliation already took "
+                        "the exchange's positions")  # fmt: skip
+                return state, [Notify(text, "info", symbol)]
             raise integrity_error(out.fault, self.symbols)
         if out.counts[0] == 0 and not self._extra:
             return state, []
@@ -157,6 +165,21 @@ class Reducer:
             commands += self._extra
             self._extra = []
         return state, commands
+
+    def _after_reconciliation(self, state: PortfolioState, event: Event) -> bool:
+        """The refused event is a late word (a fill read late, a cancel heard twice) about
+        an order a reconciliation marked canceled: the exchange's snapshot already counted
+        it, so it changes nothing and is not a fault."""
+        code, sym, seq = (int(x) for x in self.out.fault[:3])
+        kind = type(event)
+        if code != ERR_ILLEGAL_TRANSITION or (kind not in _STATUS_KIND and kind is not OrderFilled):
+            return False
+        k = nb.find_order_nb(state.book, sym, seq)
+        if k < 0:
+            return False
+        order = state.book.orders[sym, k]
+        return bool(order["status"] == CANCELED
+                    and order["status_before_cancel"] == MARKED_BY_RECONCILIATION)  # fmt: skip
 
     # -- events -------------------------------------------------------------------------
 

@@ -136,11 +136,17 @@ class ConfidenceModel:
             "summary": asdict(self.summary),
         }
         buffer = io.BytesIO()
+        parts = {
+            "header.json": json.dumps(header, sort_keys=True).encode(),
+            "classifier.ubj": bytes(self.classifier.save_raw("ubj")),
+            "regressor.ubj": bytes(self.regressor.save_raw("ubj")),
+            "calibration.f8": _pack(self.calibration_x, self.calibration_y),
+        }
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("header.json", json.dumps(header, sort_keys=True))
-            archive.writestr("classifier.ubj", bytes(self.classifier.save_raw("ubj")))
-            archive.writestr("regressor.ubj", bytes(self.regressor.save_raw("ubj")))
-            archive.writestr("calibration.f8", _pack(self.calibration_x, self.calibration_y))
+            for name, data in parts.items():
+                # A fixed date: the same model gives the same bytes whenever it is saved.
+                entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                archive.writestr(entry, data, compress_type=zipfile.ZIP_DEFLATED)
         return buffer.getvalue()
 
 

@@ -11,11 +11,7 @@ Start-up follows NautilusTrader's rule: the exchange's state is read and handed 
 as ``Reconciled`` before anything is sent; a position on a traded symbol that this session
 cannot explain stops the start (``RefusedToTrade``) unless ``adopt`` is set.
 
-Candles: warm-up candles feed the signal pipeline only; back-filled candles reach the engine
-with no signal (a signal on a candle already old is not traded); streamed candles are traded.
-The engine takes them a step at a time: all the symbols' candles of one open time, as a
-backtest steps. A step is taken once every symbol has shown that open time: its candle came,
-or a later one, or a gap past it.
+The decision path itself is ``decision_core`` (shared with the three-process brain).
 
 ``paper=True`` trades on the backtest's simulated exchange (``paper_execution``) with the
 backtest's embedded symbol rules: no keys, no orders, no user-data stream.
@@ -26,68 +22,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from slt.adapters.exchange.account_state import AccountState
 from slt.adapters.exchange.binance_rest import BinanceRest
 from slt.adapters.exchange.exchange_snapshot import read_exchange
-from slt.adapters.exchange.market_stream import (
-    Candle,
-    CandleGap,
-    MarketData,
-    MarketStream,
-    MarkPrice,
-)
+from slt.adapters.exchange.market_stream import Candle, MarketStream
 from slt.adapters.exchange.order_filters import SymbolFilters
 from slt.adapters.exchange.order_gateway import OrderGateway
 from slt.adapters.exchange.user_stream import UserStream
-from slt.domain.results import Trade
 from slt.domain.strategies.base import Strategy
 from slt.domain.timeframes import TIMEFRAME_MS
 from slt.domain.trading.symbol_rules import SymbolRules, from_binance_json, symbol_rules
 from slt.engine.config import EngineConfig
-from slt.engine.messages import (
-    CandleClosed,
-    Command,
-    Event,
-    Notify,
-    OpenVirtualPosition,
-    OrderFilled,
-    OrderRejected,
-    Persist,
-    PlaceOrder,
-    Reconciled,
-)
-from slt.engine.pipeline import SignalRow, SignalStream
-from slt.engine.reducer import Reducer
+from slt.engine.messages import Event, Reconciled
 from slt.engine.state import PortfolioState
 from slt.errors import SltError
-from slt.runtime.paper_execution import PaperExecution
+from slt.runtime.decision_core import DecisionCore, Observer, SessionCounts
+
+__all__ = ["LiveSession", "RefusedToTrade", "SessionCounts", "unexplained"]
 
 log = logging.getLogger(__name__)
-
-Observer = Callable[[Event, list[Command], PortfolioState], None]
 
 
 class RefusedToTrade(SltError):
     """The exchange holds what this session cannot explain; it names what and how to go on."""
-
-
-@dataclass
-class SessionCounts:
-    candles: Counter[str] = field(default_factory=Counter)  # by source
-    gaps: int = 0
-    signals: int = 0
-    commands: Counter[str] = field(default_factory=Counter)  # by type
-    fills: list[OrderFilled] = field(default_factory=list)  # as applied by the reducer
-    notices: list[Notify] = field(default_factory=list)
-    virtual_positions: int = 0
-    closed_trades: int = 0
-    trades: list[Trade] = field(default_factory=list)  # closed positions, as persisted
-    last_candle_ms: dict[str, int] = field(default_factory=dict)
 
 
 def unexplained(reconciled: Reconciled, state: PortfolioState) -> list[str]:
@@ -140,21 +100,29 @@ class LiveSession:
         self.user_options = user_options or {}
         self.observe = observe  # every applied event, its commands and the state after it
         self.on_candle = on_candle  # every closed candle, as it came (records keep them)
-        self.counts = SessionCounts()
         self.account = AccountState()
-        self.marks: dict[str, float] = {}
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self.reducer: Reducer | None = None
-        self.state: PortfolioState | None = None
+        self.core: DecisionCore | None = None
         self.gateway: OrderGateway | None = None
         self.market: MarketStream | None = None
         self.user: UserStream | None = None
-        self.sim: PaperExecution | None = None
-        self._steps: dict[int, dict[str, tuple[Candle, SignalRow]]] = {}
-        self._stepped_to = -1  # the open time of the last step taken
-        self._seen: dict[str, int] = {}  # per symbol, the newest open time it has shown
-        self.late_candles = 0  # a symbol's candle after its step had gone on without it
-        self._stopping = False
+        self._counts = SessionCounts()  # until the core exists
+
+    @property
+    def counts(self) -> SessionCounts:
+        return self._counts if self.core is None else self.core.counts
+
+    @property
+    def state(self) -> PortfolioState | None:
+        return None if self.core is None else self.core.state
+
+    @property
+    def late_candles(self) -> int:
+        return 0 if self.core is None else self.core.late_candles
+
+    @property
+    def marks(self) -> dict[str, float]:
+        return {} if self.core is None else self.core.marks
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -181,16 +149,28 @@ class LiveSession:
             raise SltError(f"the exchange lists no {', '.join(missing)}")
         return entries
 
+    def _core(self, rules: Sequence[SymbolRules]) -> DecisionCore:
+        return DecisionCore(
+            self.symbols, self.timeframe, self.strategy, self.config, rules,
+            run_id=self.run_id, paper=self.paper, trade_from_ms=self.trade_from_ms,
+            observe=self.observe, on_candle=self.on_candle, funding_rows=self._funding_rows,
+        )  # fmt: skip
+
+    async def _funding_rows(self, symbol: str, due: int) -> list[dict[str, Any]]:
+        answer = await self.rest.public("GET", "/fapi/v1/fundingRate", {
+            "symbol": symbol, "startTime": due, "endTime": due})  # fmt: skip
+        return list(answer.body)
+
     async def _start_live(self) -> None:
         rules, filters = await self._rules()
-        self.reducer = Reducer(self.config, rules)
-        self.state = self.reducer.new_state(self.run_id)
+        self.core = core = self._core(rules)
         self.gateway = OrderGateway(
-            self.rest, self.account, filters, self._later, notify=self._notice,
-            mark_price=self.marks.get, **self.gateway_options,
+            self.rest, self.account, filters, self._later, notify=core.notice,
+            mark_price=core.marks.get, **self.gateway_options,
         )  # fmt: skip
+        core.execute = self.gateway.execute
         reconciled = await read_exchange(self.rest, self.symbols, self.server_ms())
-        foreign = unexplained(reconciled, self.state)
+        foreign = unexplained(reconciled, core.state)
         if foreign and not self.adopt:
             raise RefusedToTrade(
                 "the exchange holds positions this bot did not open: " + "; ".join(foreign)
@@ -206,10 +186,7 @@ class LiveSession:
         tf_ms = TIMEFRAME_MS[self.timeframe]
         if self.paper:
             await self._listed()
-            rules = [symbol_rules(s) for s in self.symbols]  # the backtest's own
-            self.reducer = Reducer(self.config, rules)
-            self.state = self.reducer.new_state(self.run_id)
-            self.sim = PaperExecution(self.run_id, rules, self.config, tf_ms)
+            self.core = self._core([symbol_rules(s) for s in self.symbols])  # the backtest's
         else:
             await self._start_live()
         if self.warmup_from_ms is not None:
@@ -225,9 +202,8 @@ class LiveSession:
         )  # fmt: skip
         self.user = UserStream(self.rest, self.ws_base_url, self.account, self.symbols,
                                lambda evs: self._queue.put_nowait(("user", evs)),
-                               **self.user_options)  # fmt: skip
-        self._signals = {s: SignalStream(self.strategy, self.timeframe, self.config.stops)
-                         for s in self.symbols}  # fmt: skip
+                               after_resync=None if self.gateway is None
+                               else self.gateway.catch_up, **self.user_options)  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> SessionCounts:
         await self.start()
@@ -252,20 +228,21 @@ class LiveSession:
                     break
                 source, items = getter.result()
                 if source == "market":
-                    await self._market(items)
+                    assert self.core is not None
+                    await self.core.market(items)
                 elif source == "user" and self.gateway is not None:
                     self._events(self.gateway.screen(items))
                 else:
                     self._events(items)
-                if self.until_ms is not None and self._reached(self.until_ms):
+                if self.until_ms is not None and self.core and self.core.reached(self.until_ms):
                     stop.set()
         finally:
             stop.set()
             if self.gateway is not None:
                 await self.gateway.drain()
             await asyncio.gather(*streams, return_exceptions=True)
-            if self.gateway is not None:
-                self._stopping = True
+            if self.gateway is not None and self.core is not None:
+                self.core.stopping = True
                 await self._last_look()
                 await self.gateway.close()
         return self.counts
@@ -276,22 +253,27 @@ class LiveSession:
         are read, a position a late fill opened gets its protective stop, one the books hold
         and the exchange does not is closed in the books. A round whose reconciliation asks
         for nothing more ends it."""
-        assert self.gateway is not None and self.user is not None
+        assert self.gateway is not None and self.user is not None and self.core is not None
         with contextlib.suppress(SltError):
             await self.gateway.withdraw_entries()
         for _ in range(rounds):
             try:
                 await self.gateway.settle_market_orders()
                 await self.user.resync()
+                for _ in range(5):  # a fill whose order Binance "forgot" for a moment
+                    if not self.user.unresolved:
+                        break
+                    await asyncio.sleep(0.5)
+                    await self.user.resync()
                 self._take_queued()
-                before = sum(self.counts.commands[k] for k in ("PlaceOrder", "CancelOrder"))
-                self._apply(await read_exchange(self.rest, self.symbols, self.server_ms()))
+                before = self.core.orders_sent()
+                self._apply(await self.gateway.reconciliation())
                 await self.gateway.drain()
                 self._take_queued()
             except SltError as exc:
                 log.warning("a last look at the exchange failed (%s); looking again", exc)
                 continue
-            after = sum(self.counts.commands[k] for k in ("PlaceOrder", "CancelOrder"))
+            after = self.core.orders_sent()
             if after == before:
                 return
         log.warning("the books and the exchange may still differ after %d looks: check the "
@@ -307,137 +289,14 @@ class LiveSession:
             elif source == "gateway":
                 self._events(items)
 
-    def _reached(self, until_ms: int) -> bool:
-        last = self.counts.last_candle_ms
-        return len(last) == len(self.symbols) and min(last.values()) >= until_ms
-
     # -- events ------------------------------------------------------------------------
 
     def _later(self, events: list[Event]) -> None:
         self._queue.put_nowait(("gateway", events))
 
-    def _notice(self, notice: Notify) -> None:
-        self.counts.notices.append(notice)
-        log.warning("%s", notice.text)
-
-    async def _market(self, items: list[MarketData]) -> None:
-        for item in items:
-            if isinstance(item, MarkPrice):
-                self.marks[item.symbol] = item.mark_price
-            elif isinstance(item, CandleGap):
-                self.counts.gaps += 1
-                seen = self._seen.get(item.symbol, -1)
-                self._seen[item.symbol] = max(seen, item.to_open_ms)
-                await self._take_steps()
-                log.warning("%s %s: candles %d..%d missing (%s); features restart",
-                            item.symbol, item.timeframe, item.from_open_ms, item.to_open_ms,
-                            item.reason)  # fmt: skip
-            elif isinstance(item, Candle):
-                await self._candle(item)
-
-    async def _candle(self, c: Candle) -> None:
-        if self.on_candle is not None:
-            self.on_candle(c)
-        self.counts.candles[c.source] += 1
-        row = self._signals[c.symbol].update(c.open_time_ms, c.open, c.high, c.low, c.close,
-                                             c.volume)  # fmt: skip
-        rehearsed = self.trade_from_ms is not None and c.open_time_ms >= self.trade_from_ms
-        if c.source == "warmup" and not rehearsed:
-            return
-        if c.open_time_ms <= self._stepped_to:
-            self.late_candles += 1
-            log.warning("%s: the candle of %d came after its step had gone on without it",
-                        c.symbol, c.open_time_ms)  # fmt: skip
-            return
-        self._steps.setdefault(c.open_time_ms, {})[c.symbol] = (c, row)
-        self._seen[c.symbol] = max(self._seen.get(c.symbol, -1), c.open_time_ms)
-        await self._take_steps()
-
-    async def _take_steps(self) -> None:
-        """Take every step each symbol has shown: its candle came, or a later one (or a gap
-        past it) did."""
-        while self._steps:
-            first = min(self._steps)
-            if len(self._seen) < len(self.symbols) or min(self._seen.values()) < first:
-                return  # a symbol has not shown this open time yet
-            await self._step(first, self._steps.pop(first))
-
-    async def _step(self, open_ms: int, candles: dict[str, tuple[Candle, SignalRow]]) -> None:
-        """One open time, as the backtest steps it: the bars open, are matched, then close."""
-        self._stepped_to = open_ms
-        order = [s for s in self.symbols if s in candles]  # the symbols' order, as a backtest
-        if self.sim is not None:
-            index = {s: i for i, s in enumerate(self.symbols)}
-            for symbol in order:
-                await self._funding(index[symbol], open_ms)
-            for symbol in order:  # as the backtest: each bar's open delivered, then the next
-                c = candles[symbol][0]
-                self._events(self.sim.open_bars([(index[symbol], c.open_time_ms, c.open,
-                                                  c.high, c.low, c.close)]))  # fmt: skip
-            for symbol in order:
-                self._events(self.sim.match_bar(index[symbol]))
-        tf_ms = TIMEFRAME_MS[self.timeframe]
-        closes: list[Event] = []
-        for symbol in order:
-            c, row = candles[symbol]
-            traded = c.source == "stream" or (
-                self.trade_from_ms is not None and c.open_time_ms >= self.trade_from_ms
-            )
-            direction = row.direction if traded else 0
-            self.counts.signals += direction != 0
-            self.counts.last_candle_ms[symbol] = c.open_time_ms
-            closes.append(CandleClosed(symbol, c.open_time_ms, c.open_time_ms + tf_ms, c.open,
-                                       c.high, c.low, c.close, direction, row.confidence,
-                                       row.stop_pct, row.gate))  # fmt: skip
-        self._events(closes)
-
-    async def _funding(self, s: int, open_ms: int) -> None:
-        """Paper: the settled funding due by this bar's open, read once per funding time."""
-        assert self.sim is not None
-        due = self.sim.funding_due(s, open_ms)
-        if due is None:
-            return
-        answer = await self.rest.public("GET", "/fapi/v1/fundingRate", {
-            "symbol": self.symbols[s], "startTime": due, "endTime": due})  # fmt: skip
-        self.sim.add_funding(s, list(answer.body))
-        self.sim.fetched_to_ms[s] = due
-
     def _events(self, events: Sequence[Event]) -> None:
-        """Apply events in order; what executing their commands answers queues up behind
-        them (first in, first out, as the backtest's drivers do)."""
-        assert self.reducer is not None and self.state is not None
-        execute = self.sim.execute if self.sim is not None else self.gateway.execute  # type: ignore[union-attr]
-        queue = deque(events)
-        while queue:
-            event = queue.popleft()
-            self.state, commands = self.reducer.step(self.state, event)
-            if isinstance(event, OrderFilled):
-                self.counts.fills.append(event)
-            if self.observe is not None:
-                self.observe(event, commands, self.state)
-            if commands:
-                self._tally(commands)
-                if self._stopping:  # no new entry once the session is stopping
-                    entries = [c for c in commands if isinstance(c, PlaceOrder) and _is_entry(c)]
-                    queue.extend(OrderRejected(c.client_order_id, c.symbol, "session stopping")
-                                 for c in entries)  # fmt: skip
-                    commands = [c for c in commands if not _is_entry(c)]
-                queue.extend(execute(commands))
+        assert self.core is not None
+        self.core.events(events)
 
     def _apply(self, event: Event) -> None:
         self._events([event])
-
-    def _tally(self, commands: list[Command]) -> None:
-        for command in commands:
-            self.counts.commands[type(command).__name__] += 1
-            if isinstance(command, Notify):
-                self._notice(command)
-            elif isinstance(command, OpenVirtualPosition):
-                self.counts.virtual_positions += 1
-            elif isinstance(command, Persist):
-                self.counts.closed_trades += 1
-                self.counts.trades.append(command.trade)
-
-
-def _is_entry(command: Command) -> bool:
-    return isinstance(command, PlaceOrder) and command.purpose == "entry"

@@ -30,6 +30,7 @@ from slt.adapters.db.virtual_trades import TrainingBatch, VirtualTradeStore
 from slt.domain.features.families import UNVERSIONED, describe_change
 from slt.domain.features.schema import FeatureSchema
 from slt.domain.learning_records import FeatureSchemaRecord, ModelRecord
+from slt.engine.walkforward import break_even_probability
 from slt.learning.dataset import Examples, InputSchema, build_examples
 from slt.learning.model import ModelParams
 from slt.learning.retraining import RetrainPolicy, RetrainResult, retrain
@@ -232,7 +233,9 @@ async def train_and_store(
         train_end_ms=result.train_end_ms,
         feature_schema_hash=schema.hash,
         params={**params.__dict__, "timeframe": schema.base_timeframe},
-        metrics=_metrics(result),
+        # The win rate a signal must beat, from the outcomes it learned from: a session that
+        # loads this model gates its signals with it.
+        metrics={**_metrics(result), "break_even_p": break_even_probability(examples)},
         status=status,
         model=result.model,
     )

@@ -27,6 +27,7 @@ off with short sleeps (``put_blocking``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import mmap
 import multiprocessing
@@ -55,6 +56,7 @@ __all__ = [
     "WaitPolicy",
     "doorbell_poller",
     "spawn_context",
+    "wait_async",
     "wait_for_any",
 ]
 
@@ -509,6 +511,40 @@ def wait_for_any(
         finally:
             for ring in rings:
                 ring._awake()
+
+
+async def wait_async(rings: Sequence[Ring], timeout_s: float, slice_s: float = 0.1) -> bool:
+    """``wait_for_any`` for a process with an event loop (streams, REST, a database): the
+    doorbells are watched by the loop's selector, so the process sleeps in one place and its
+    other tasks run meanwhile. No spinning (it would stall them); a slice bounds a lost wake-up."""
+    if _any_data(rings):
+        return True
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        woke: asyncio.Future[None] = loop.create_future()
+
+        def ring(future: asyncio.Future[None] = woke) -> None:
+            if not future.done():
+                future.set_result(None)
+
+        for r in rings:
+            r._sleep()
+            loop.add_reader(r._bell, ring)
+        try:
+            if _any_data(rings):
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woke, min(remaining, slice_s))
+            if _any_data(rings):
+                return True
+        finally:
+            for r in rings:
+                loop.remove_reader(r._bell)
+                r._awake()
 
 
 def _any_data(rings: Sequence[Ring]) -> bool:

@@ -55,7 +55,10 @@ __all__ = [
     "KINDS",
     "CandleUpdate",
     "ConflatingWriter",
+    "Hello",
     "Lanes",
+    "LastLook",
+    "LookDone",
     "Message",
     "RingSpec",
     "conflation_key",
@@ -81,6 +84,26 @@ class CandleUpdate(NamedTuple):
     volume: float
 
 
+class Hello(NamedTuple):
+    """Brain -> executor: the brain (re)started and rebuilt its books from its journal; the
+    executor answers with the exchange as it is now (``Reconciled``)."""
+
+    run_id: str
+
+
+class LastLook(NamedTuple):
+    """Brain -> executor, when stopping: round 1 withdraws the entries; every round settles
+    the market orders, reads the missed fills and answers ``Reconciled`` then ``LookDone``."""
+
+    round: int
+
+
+class LookDone(NamedTuple):
+    """Executor -> brain: the round's events have all been sent."""
+
+    round: int
+
+
 class RingSpec(NamedTuple):
     """One ring of the runtime and its size; ``shm_bytes`` is what it takes of /dev/shm."""
 
@@ -104,7 +127,8 @@ DEFAULT_RINGS = (
 )
 
 
-Message = Candle | CandleGap | MarkPrice | CandleUpdate | Event | Command
+Control = Hello | LastLook | LookDone
+Message = Candle | CandleGap | MarkPrice | CandleUpdate | Event | Command | Control
 
 # Kind codes: 1-19 market data, 20-49 events, 50-69 commands; 0 is never a message.
 KINDS: dict[type, int] = {
@@ -131,6 +155,9 @@ KINDS: dict[type, int] = {
     OpenVirtualPosition: 52,
     Persist: 53,
     Notify: 54,
+    Hello: 70,
+    LastLook: 71,
+    LookDone: 72,
 }
 _ENCODER = msgspec.msgpack.Encoder()  # stateless; one schema-checked decoder per kind
 _DECODERS: dict[int, msgspec.msgpack.Decoder[Any]] = {

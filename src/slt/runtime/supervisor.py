@@ -401,6 +401,8 @@ class Supervisor:
         log.error(
             "child_crashed", child=child.spec.name, exit_code=exit_code, in_row=child.crashes_in_row
         )
+        if self._stop_reason is not None:
+            return  # the hook asked to stop (the child finished the runtime's work)
         if child.crashes_in_row >= self.timings.crashes_before_backoff:
             delay_s = self.timings.crash_backoff_s
             child.next_start_at = time.monotonic() + delay_s

@@ -394,3 +394,32 @@ def test_during_a_ban_nothing_is_sent_and_the_stop_on_the_exchange_still_protect
     assert last >= banned_at + 120_000  # nothing reached the exchange during the ban
     stop_fill = s.of(f"t1-{SYMBOL}-2", OrderFilled)[0]
     assert stop_fill.time_ms <= banned_at + 120_000  # type: ignore[attr-defined]
+
+
+def test_a_cancel_the_stream_missed_reaches_the_engine_after_the_resync(
+    tapes: dict[str, SymbolTape],
+) -> None:
+    """The order ended while nobody listened (here cancelled by hand with the stream down):
+    the resync asks the orders the exchange no longer lists and tells the engine, so no
+    order lingers open in the engine's books; an order still open is left alone."""
+
+    async def scenario(ex: Running) -> tuple[Session, list[Event], int]:
+        async with session(ex, stream=False) as s:
+            s.stream.after_resync = s.gateway.catch_up
+            low = round(price_now(ex) * 0.8, 1)
+            s.place(entry(1, kind="limit", price=low), entry(2, kind="limit", price=low))
+            await until(lambda: all(t.phase == "live" for t in s.gateway.orders.values()),
+                        "both placed")  # fmt: skip
+            await s.stream.resync()
+            quiet = list(s.engine)
+            by_hand = {"symbol": SYMBOL, "origClientOrderId": f"t1-{SYMBOL}-1"}
+            await s.rest.signed("DELETE", "/fapi/v1/order", by_hand)
+            await s.stream.resync()
+            await s.stream.resync()  # once told, never again
+            return s, quiet, s.gateway.counts.caught_up
+
+    with serving(tapes, START, control=True) as ex:
+        s, quiet, caught_up = asyncio.run(scenario(ex))
+    assert not [e for e in quiet if isinstance(e, OrderCanceled)]
+    assert s.of(f"t1-{SYMBOL}-1", OrderCanceled) == [OrderCanceled(f"t1-{SYMBOL}-1", SYMBOL)]
+    assert not s.of(f"t1-{SYMBOL}-2", OrderCanceled) and caught_up == 1

@@ -11,10 +11,12 @@ from slt.engine.messages import (
     CancelOrder,
     ExchangeOrder,
     ExchangePosition,
+    OrderCanceled,
     Persist,
     PlaceOrder,
     Reconciled,
 )
+from slt.errors import IntegrityError
 
 
 def _as_listed(order: PlaceOrder) -> ExchangeOrder:
@@ -97,3 +99,25 @@ def test_the_wallet_takes_the_exchange_balance() -> None:
     commands = h.send(Reconciled(T0, 9_876.5, (), ()))
     assert h.state.wallet == 9_876.5
     assert "wallet set" in _notices(commands)[0].text
+
+
+def test_a_fill_read_after_a_reconciliation_closed_its_order_is_noted_not_a_fault() -> None:
+    """The exchange's snapshot came before the fill's event (Binance had "forgotten" the
+    order for a moment): the reconciliation took the position as the exchange held it, and
+    the late fill changes nothing; the same fill on an order cancelled by the exchange is
+    still an integrity fault."""
+    h = Harness()
+    orders = h.open_long()
+    take_profit = orders["take_profit"]
+    held = ExchangePosition("TESTUSDT", 1, orders["stop"].quantity, 100.0)
+    h.send(Reconciled(T0, h.state.wallet, (held,), (_as_listed(orders["stop"]),)))
+    before = h.state.book.positions[0][["side", "qty"]].tolist(), h.state.wallet
+    commands = h.fill(take_profit, 102.0)
+    assert "after a reconciliation had closed it" in _notices(commands)[0].text
+    assert (h.state.book.positions[0][["side", "qty"]].tolist(), h.state.wallet) == before
+
+    h = Harness()
+    orders = h.open_long()
+    h.send(OrderCanceled(orders["take_profit"].client_order_id, "TESTUSDT"))
+    with pytest.raises(IntegrityError, match="illegal order transition"):
+        h.fill(orders["take_profit"], 102.0)

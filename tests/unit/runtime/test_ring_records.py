@@ -44,7 +44,10 @@ from slt.runtime.ring_records import (
     KINDS,
     CandleUpdate,
     ConflatingWriter,
+    Hello,
     Lanes,
+    LastLook,
+    LookDone,
     Message,
     decode,
     encode,
@@ -100,9 +103,13 @@ EXAMPLES: list[Message] = [
     OpenVirtualPosition(SYMBOL, T0, T0 + 300_000, 1, 0.734, 0.0123, 0.0246, "model-7"),
     Persist(TRADE),
     Notify("stop could not be placed; position closed" * 5, "warning", SYMBOL),
+    Hello("r1733616000000"),
+    LastLook(4),
+    LookDone(4),
 ]
 RING_OF = {"market": (Candle, CandleGap, MarkPrice, CandleUpdate),
-           "commands": (PlaceOrder, CancelOrder, OpenVirtualPosition, Persist, Notify)}  # fmt: skip
+           "commands": (PlaceOrder, CancelOrder, OpenVirtualPosition, Persist, Notify, Hello,
+                        LastLook)}  # fmt: skip
 
 
 NewRing = Callable[..., Ring]
@@ -164,7 +171,7 @@ def test_kind_codes_are_unique_and_never_renumbered() -> None:
         "OrderRejected": 27, "PositionLiquidated": 28, "FundingPaid": 29,
         "AccountUpdated": 30, "ModelChanged": 31, "CloseRequested": 32, "Reconciled": 33,
         "PlaceOrder": 50, "CancelOrder": 51, "OpenVirtualPosition": 52, "Persist": 53,
-        "Notify": 54,
+        "Notify": 54, "Hello": 70, "LastLook": 71, "LookDone": 72,
     }  # fmt: skip
 
 

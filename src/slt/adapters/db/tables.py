@@ -48,13 +48,14 @@ def _features() -> tuple[Column[bytes], Column[str]]:
     )
 
 
-def _entry() -> tuple[Column[object], ...]:
-    """A virtual position's entry, as both the open position and the closed trade hold it."""
+def _entry(*, pending: bool = False) -> tuple[Column[object], ...]:
+    """A virtual position's entry, as both the open position and the closed trade hold it
+    (``pending``: the price may still be unknown)."""
     return (
         Column("symbol", String(SYMBOL), nullable=False),
         Column("direction", SmallInteger, nullable=False),
         Column("entry_time_ms", BigInteger, nullable=False),
-        Column("entry_price", MONEY, nullable=False),
+        Column("entry_price", MONEY, nullable=pending),
         Column("stop_loss_pct", Float, nullable=False),
         Column("take_profit_pct", Float, nullable=False),
     )
@@ -100,16 +101,25 @@ market_data = Table(
     Column("volume", MONEY, nullable=False),
 )
 
+# Open virtual positions of paper and live sessions, kept so that a restart follows them on:
+# 'open' until they close ('closed', with their virtual trade) or never enter because their
+# entry candle was missing ('expired'). ``entry_price`` and ``exit_state`` (the exit kernels'
+# record of the position, by field) stay NULL until the position enters at its open.
 virtual_positions = Table(
     "virtual_positions",
     metadata,
     _id(),
     Column("signal_id", BigInteger, ForeignKey("signals.id"), nullable=True),
-    *_entry(),
+    *_entry(pending=True),
     Column("max_holding_ms", BigInteger, nullable=False),
     *_features(),
     Column("status", String(16), nullable=False),
     Column("model_version", String(64), nullable=False),
+    Column("signal_time_ms", BigInteger, nullable=True),
+    Column("confidence", Float, nullable=True),
+    Column("seen_close_ms", BigInteger, nullable=True),
+    Column("exit_state", JSON(none_as_null=True), nullable=True),
+    _run_id(),
     Index(None, "status"),
     Index(None, "symbol", "entry_time_ms"),
 )

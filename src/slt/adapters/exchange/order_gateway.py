@@ -40,6 +40,7 @@ from slt.engine.messages import (
     CloseRequested,
     Command,
     Event,
+    ExchangeOrder,
     Notify,
     OrderAccepted,
     OrderCanceled,
@@ -49,6 +50,7 @@ from slt.engine.messages import (
     OrderRejected,
     OrderSubmitted,
     PlaceOrder,
+    Reconciled,
 )
 from slt.errors import ExchangeError, ExchangeRejected
 
@@ -92,6 +94,7 @@ class GatewayCounts:
     lost_found_later: int = 0
     cancels: int = 0
     protective_closes: int = 0
+    caught_up: int = 0  # cancels and expiries missed by the stream, told after its resync
 
 
 class OrderGateway:
@@ -161,8 +164,12 @@ class OrderGateway:
         for event in events:
             client = getattr(event, "client_order_id", None)
             tracked = self.orders.get(client) if client else None
-            if tracked is not None and tracked.phase == "done" and isinstance(event, OrderAccepted):
-                continue  # a late acknowledgement of an order a resync already saw finish
+            if (
+                tracked is not None
+                and tracked.phase == "done"
+                and isinstance(event, OrderAccepted | OrderCanceled | OrderExpired)
+            ):
+                continue  # a late word on an order a resync already saw finish
             if tracked is not None and tracked.phase != "lost":
                 tracked.heard = True
             if tracked is not None and tracked.phase == "lost":
@@ -181,6 +188,36 @@ class OrderGateway:
         if tracked.order.purpose == "entry" and fill.symbol not in self._protecting:
             self._protecting.add(fill.symbol)
             self._spawn(self._protect(fill.symbol, fill.time_ms))
+
+    async def catch_up(self) -> None:
+        """After the user-data stream was down: an order the exchange accepted and no longer
+        lists ended while nobody listened. Each is asked how; a cancel or an expiry is told to
+        the engine here (fills come with the resync's missed fills), so no order lingers open
+        in the engine's books. An order asked about that is still open, or that gets no
+        answer, is left for the stream or the next resync."""
+        for client, tracked in list(self.orders.items()):
+            if (tracked.phase != "live" or client in self.state.orders
+                    or client in self.state.algos):  # fmt: skip
+                continue
+            try:
+                found = await self._query(tracked)
+            except ExchangeError:
+                continue
+            if found is None or tracked.phase != "live":
+                continue
+            status = str(found.get("algoStatus") or found.get("status") or "")
+            symbol = tracked.order.symbol
+            ended: Event
+            if status == "CANCELED":
+                ended = OrderCanceled(client, symbol)
+            elif status in ("EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"):
+                ended = OrderExpired(client, symbol, f"{status.lower()} while the stream was down")
+            else:
+                continue
+            self.counts.caught_up += 1
+            log.warning("order %s ended (%s) while the user-data stream was down", client, status)
+            tracked.phase = "done"
+            self.on_events([ended])
 
     async def withdraw_entries(self, timeout_s: float = 5.0) -> None:
         """On the way out, no new entry: cancel this session's entries that may still fill,
@@ -447,12 +484,25 @@ class OrderGateway:
 
     async def _late_fill(self, tracked: Tracked) -> None:
         """A lost order filled after all: the engine learns the exchange's state as it is."""
-        symbols = list(self.filters)
-        reconciled = await read_exchange(self.rest, symbols, self.rest.wall_ms()
-                                         + self.rest.offset_ms)  # fmt: skip
+        reconciled = await self.reconciliation()
         self._tell(f"lost order {tracked.order.client_order_id} filled; reconciling",
                    tracked.order.symbol)  # fmt: skip
         self.on_events([reconciled])
+
+    async def reconciliation(self) -> Reconciled:
+        """The exchange as it is now, for the engine's ``Reconciled``. An order still on its
+        way (sent, no answer yet) counts as listed: the exchange may not show it yet, and the
+        engine must not mark it canceled before its answer comes."""
+        reconciled = await read_exchange(self.rest, list(self.filters),
+                                         self.rest.wall_ms() + self.rest.offset_ms)  # fmt: skip
+        listed = {o.client_order_id for o in reconciled.open_orders}
+        on_the_way = tuple(
+            ExchangeOrder(client, t.order.symbol, t.order.kind, t.order.side, t.order.quantity,
+                          t.order.price, t.order.reduce_only)
+            for client, t in self.orders.items()
+            if t.phase in ("queued", "sending") and client not in listed
+        )  # fmt: skip
+        return reconciled._replace(open_orders=reconciled.open_orders + on_the_way)
 
     # -- cancels -----------------------------------------------------------------------
 

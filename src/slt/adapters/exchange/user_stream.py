@@ -13,7 +13,7 @@ import json
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -45,15 +45,18 @@ class UserStream:
         keepalive_s: float = KEEPALIVE_S,
         backoff_s: tuple[float, float] = (0.5, 30.0),
         rng: random.Random | None = None,
+        after_resync: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.rest, self.state, self.symbols = rest, state, list(symbols)
         self.ws_base_url = ws_base_url.rstrip("/")
         self.on_events = on_events
         self.keepalive_s, self.backoff_s = keepalive_s, backoff_s
         self._rng = rng or random.Random()
+        self.after_resync = after_resync  # the order gateway's catch-up, in a live session
         self.connections = 0  # successful connects
         self.renewals = 0  # listenKeys renewed after expiry
         self.resyncs = 0
+        self.unresolved = 0  # fills the last resync found but could not yet place
         self.connected = asyncio.Event()
         self.lags_ms: deque[int] = deque(maxlen=1_000)  # arrival - E, on the server's clock
         self._lag_warned_ms = -LAG_WARN_EVERY_MS
@@ -152,6 +155,7 @@ class UserStream:
         """What the stream may have missed while it was down: the fills first (each once,
         under the engine's client ids), then the account as REST says it is now."""
         self.resyncs += 1
+        self.unresolved = 0
         events: list[Event] = []
         for symbol in self.symbols:
             events += await self._missed_fills(symbol)
@@ -161,6 +165,8 @@ class UserStream:
         algos = (await self.rest.signed("GET", "/fapi/v1/openAlgoOrders", weight=40)).body
         self.state.load_rest(account, positions, orders, algos)
         self.on_events(events)
+        if self.after_resync is not None:
+            await self.after_resync()
 
     async def _missed_fills(self, symbol: str) -> list[Event]:
         trades = (await self.rest.signed("GET", "/fapi/v1/userTrades",
@@ -176,6 +182,7 @@ class UserStream:
         for t in missed:
             order = await self._order(symbol, int(t["orderId"]))
             if order is None:  # "forgotten" for now: not marked seen, the next resync asks
+                self.unresolved += 1
                 log.warning("user-data resync: %s order %s of trade %s not found yet",
                             symbol, t["orderId"], t["id"])  # fmt: skip
                 continue

@@ -5,8 +5,9 @@ At speed 1 the history is shifted by whole days so that market time equals the w
 the replay starts on the chosen day at the present time of day, candles keep their prices and
 their times move to the present (whole days keep 1d candles and 8-hourly funding on their
 boundaries). At speed N market time runs N times as fast from the chosen start, and times on
-the wire are the history's own. At ``--speed max`` (``math.inf``) market time stands still
-until the server moves it (``move_to``): one candle at a time, when clients have gone quiet.
+the wire are the history's own; it waits at the start until the first client comes. At
+``--speed max`` (``math.inf``) market time stands still until the server moves it
+(``move_to``): one candle at a time, when clients have gone quiet.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class ReplayClock:
     shift_ms: int  # wire time - history time
     wall: Callable[[], int] = wall_ms
     _moved_ms: int = 0  # ``--speed max``: the moment the server moved the market to
+    # Speed N > 1: market time waits at the start until the first client arrives, so a bot
+    # that is slow to start (compiling its kernels) misses nothing of the replay.
+    awaiting_client: bool = False
 
     @classmethod
     def start(
@@ -48,7 +52,11 @@ class ReplayClock:
         if speed == 1:
             begin = replay_start_ms - replay_start_ms % DAY_MS + now % DAY_MS
             return cls(begin, now, 1.0, now - begin, wall)
-        return cls(replay_start_ms, now, speed, 0, wall)
+        return cls(replay_start_ms, now, speed, 0, wall, awaiting_client=True)
+
+    def hold(self) -> None:
+        """Speed N: no client yet, so the replay has not started; it starts from now."""
+        self.start_wall_ms = self.wall()
 
     @property
     def is_max(self) -> bool:

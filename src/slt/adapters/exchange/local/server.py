@@ -370,6 +370,11 @@ def _market_loop(
 
 def _timed_step(ex: LocalExchange) -> float:
     """Speed 1 or N: catch up with the clock; seconds until the next boundary is due."""
+    if ex.clock.awaiting_client:
+        if not ex.last_request_wall_ms and not ex.hub.last_activity_wall_ms:
+            ex.clock.hold()
+            return 0.05  # no client yet: the replay starts when the first one arrives
+        ex.clock.awaiting_client = False
     ex.catch_up()
     assert ex.stepper is not None
     due = ex.stepper.next_due_ms()

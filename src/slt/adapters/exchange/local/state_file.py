@@ -98,6 +98,7 @@ def load(ex: LocalExchange, directory: Path) -> bool:
     ex.clock.start_history_ms = int(clock["start_history_ms"])
     ex.clock.start_wall_ms = int(clock["start_wall_ms"])
     ex.clock.shift_ms = int(clock["shift_ms"])
+    ex.clock.awaiting_client = False  # a restored replay goes on where it was
     ex.clock.speed = float("inf") if clock["speed"] == "max" else float(clock["speed"])
     if ex.clock.is_max:
         ex.clock.move_to(int(clock["moved_ms"]))
