@@ -66,6 +66,8 @@ from slt.runtime.trading_spec import EXIT_FINISHED, EXIT_REFUSED, TradingSpec
 
 log = logging.getLogger(__name__)
 
+LOOK_S = 60.0  # a last-look round waits this long for the executor (REST may be held back)
+
 _JOURNALED = frozenset(
     code for cls, code in KINDS.items() if cls not in (MarkPrice, LookDone) and code < 50
 )
@@ -320,7 +322,7 @@ class Brain:
             before = core.orders_sent()
             self.looked = None
             self._send([LastLook(round_)])
-            deadline = asyncio.get_running_loop().time() + 20
+            deadline = asyncio.get_running_loop().time() + LOOK_S
             while self.looked != round_ and asyncio.get_running_loop().time() < deadline:
                 self.heartbeat.beat()
                 self._send([])
@@ -347,6 +349,7 @@ class Brain:
         summary = {
             "candles": dict(c.candles), "repeats": c.repeats, "gaps": c.gaps,
             "signals": c.signals, "commands": dict(c.commands), "fills": len(c.fills),
+            "repeated_fills": c.repeated_fills,
             "closed_trades": c.closed_trades, "virtual_positions": c.virtual_positions,
             "late_candles": core.late_candles, "last_candle_ms": c.last_candle_ms,
             "restarted": self.restarted, "replayed": self.journal.records_read,

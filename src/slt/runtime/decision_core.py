@@ -79,6 +79,7 @@ class SessionCounts:
     signals: int = 0
     commands: Counter[str] = field(default_factory=Counter)  # by type
     fills: list[OrderFilled] = field(default_factory=list)  # as applied by the reducer
+    repeated_fills: int = 0  # a trade id heard again (a restarted executor's resync)
     notices: list[Notify] = field(default_factory=list)
     virtual_positions: int = 0
     closed_trades: int = 0
@@ -124,6 +125,7 @@ class DecisionCore:
         self.signals = {s: SignalStream(strategy, timeframe, config.stops,
                                         with_features=learning is not None)
                         for s in self.symbols}  # fmt: skip
+        self._fill_ids: set[tuple[str, int]] = set()
         self._opened: list[OpenVirtualPosition] = []  # this step's, for the learning loop
         self.counts = SessionCounts()
         self.marks: dict[str, float] = {}
@@ -233,8 +235,11 @@ class DecisionCore:
         self.sim.fetched_to_ms[s] = due
 
     def reached(self, until_ms: int) -> bool:
-        last = self.counts.last_candle_ms
-        return len(last) == len(self.symbols) and min(last.values()) >= until_ms
+        """Every symbol has shown ``until_ms``: its candle, or a gap past it (a rehearsal
+        whose last candles could not be had still ends)."""
+        seen = self._seen
+        return len(seen) == len(self.symbols) and min(seen.values()) >= until_ms and not any(
+            t <= until_ms for t in self._steps)  # fmt: skip
 
     # -- events ------------------------------------------------------------------------
 
@@ -245,8 +250,13 @@ class DecisionCore:
         while queue:
             event = queue.popleft()
             self.state, commands = self.reducer.step(self.state, event)
-            if isinstance(event, OrderFilled):
-                self.counts.fills.append(event)
+            if isinstance(event, OrderFilled):  # the reducer drops a trade id it has had
+                key = (event.symbol, event.trade_id)
+                if key in self._fill_ids:
+                    self.counts.repeated_fills += 1
+                else:
+                    self._fill_ids.add(key)
+                    self.counts.fills.append(event)
             if self.observe is not None:
                 self.observe(event, commands, self.state)
             if commands:

@@ -211,12 +211,7 @@ class Executor:
                 await self.gateway.withdraw_entries()
         try:
             await self.gateway.settle_market_orders()
-            await self.user.resync()
-            for _ in range(5):  # a fill whose order Binance "forgot" for a moment
-                if not self.user.unresolved:
-                    break
-                await asyncio.sleep(0.5)
-                await self.user.resync()
+            await self.user.resync_settled()
             self.send([await self.gateway.reconciliation()])
             await self.gateway.drain()
         except SltError as exc:

@@ -259,12 +259,7 @@ class LiveSession:
         for _ in range(rounds):
             try:
                 await self.gateway.settle_market_orders()
-                await self.user.resync()
-                for _ in range(5):  # a fill whose order Binance "forgot" for a moment
-                    if not self.user.unresolved:
-                        break
-                    await asyncio.sleep(0.5)
-                    await self.user.resync()
+                await self.user.resync_settled()
                 self._take_queued()
                 before = self.core.orders_sent()
                 self._apply(await self.gateway.reconciliation())

@@ -25,12 +25,12 @@ from typing import Any
 import pytest
 
 from slt.adapters.exchange.binance_rest import BinanceRest
-from slt.adapters.exchange.local.faults import Scheduled, parse_fault
 from slt.adapters.exchange.local.tapes import load_tapes
 from slt.domain.clock import parse_utc_ms
 from slt.domain.strategies.registry import builtin_strategy
 from slt.engine.config import EngineConfig
 from slt.runtime.live_session import LiveSession
+from tests.support.chaos import storm
 from tests.support.day_replay import exchange_fills
 from tests.support.local_exchange import ACCOUNT, serving
 from tests.support.minute_tapes import many_symbols, minute_store
@@ -43,34 +43,13 @@ SPEED = 200.0
 MINUTE = 60_000
 
 
-def storm(hours: float) -> list[Scheduled]:
-    """Faults at market moments, every few minutes, several kinds overlapping."""
-    every: list[tuple[int, str, dict[str, Any]]] = [
-        (5, "drop_connections", {"scope": "market"}),
-        (11, "drop_connections", {"scope": "private"}),
-        (9, "unknown_outcome", {"status": 503, "count": 1}),
-        (13, "rate_limit", {"status": 429, "count": 3}),
-        (11, "transient_unknown_order", {"seconds": 1.0}),
-        (17, "unknown_outcome", {"status": 502, "count": 1}),
-        (20, "expire_listen_keys", {"e_as_string": True}),
-    ]
-    plan = [
-        Scheduled(parse_fault({"kind": kind, **params}, kind), START + minute * MINUTE)
-        for step, kind, params in every
-        for minute in range(step, int(hours * 60), step)
-    ]
-    restart = parse_fault({"kind": "restart", "seconds": 2.0}, "restart")
-    plan.append(Scheduled(restart, START + int(hours * 35) * MINUTE))
-    return sorted(plan, key=lambda s: s.at_history_ms or 0)
-
-
 def test_a_session_survives_a_storm_of_faults_without_duplicates_or_naked_positions(
     tmp_path: Path,
 ) -> None:
     symbols = many_symbols(4)
     end = START + int(HOURS * 3_600_000)
     tapes = load_tapes(minute_store(tmp_path, symbols), list(symbols), START, end)
-    plan = storm(HOURS)
+    plan = storm(START, HOURS)
 
     async def scenario(url: str) -> tuple[LiveSession, dict[str, Any], set[Any]]:
         async with BinanceRest(url, ACCOUNT.key, ACCOUNT.secret) as rest:

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,19 +44,23 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 FIVE_MINUTES = 300_000
 
 
-def test_paper_trades_are_the_backtests(tmp_path: Path) -> None:
+def backtest_of(tmp_path: Path, end: int) -> tuple[Any, Any, Any]:
+    """The store (the real candles and funding imported), the run plan and the backtest."""
     from slt.adapters.importers.importer import apply_import, plan_import
 
-    end = START + int(DAYS * 86_400_000)
     settings = load_settings(None, {"SLT_DATA_DIR": str(tmp_path)})
     store = open_store(settings)
     apply_import(store, plan_import([CATMAN_BTC_5M, CATMAN_ETH_5M, *FUNDING]))
-
     plan = plan_run(settings, SYMBOLS, format_utc_ms(START), format_utc_ms(end), "5m",
                     "ema_cross", None, None)  # fmt: skip
     datas, _ = load_market(settings, plan)
     signals, _ = strategy_signals(plan, datas)
-    backtest = run_backtest_mode(plan, datas, signals).result
+    return store, plan, run_backtest_mode(plan, datas, signals).result
+
+
+def test_paper_trades_are_the_backtests(tmp_path: Path) -> None:
+    end = START + int(DAYS * 86_400_000)
+    store, plan, backtest = backtest_of(tmp_path, end)
     warm_from = START - warmup_ms(plan.strategy, "5m")
 
     async def paper(url: str) -> LiveSession:
@@ -92,3 +97,40 @@ def test_paper_trades_are_the_backtests(tmp_path: Path) -> None:
                 for t in at_end}  # fmt: skip
     assert open_now == expected
     assert session.counts.gaps == 0 and session.late_candles == 0
+
+
+def test_paper_in_three_processes_makes_the_backtests_trades(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same proof through the supervised runtime (feed and brain processes, the market
+    ring between them), over ``SLT_PARITY_DAYS_PROCESSES`` days (3 in CI), with records and
+    the learning loop on (training off: a promoted model would change the decisions)."""
+    from slt.runtime.trading_runtime import run_trading
+    from slt.runtime.trading_spec import TradingSpec
+
+    days = float(os.environ.get("SLT_PARITY_DAYS_PROCESSES", "3"))
+    end = START + int(days * 86_400_000)
+    store, plan, backtest = backtest_of(tmp_path, end)
+    for name, value in {"SLT_DATA_DIR": str(tmp_path), "SLT_DB_AUTO_MIGRATE": "true",
+                        "DISABLE_MODEL_TRAINING": "true"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    tapes = load_tapes(store, SYMBOLS, START, end)
+    with serving(tapes, START, speed=math.inf) as ex:
+        ex.exchange.settle_ms = 20
+        spec = TradingSpec(
+            "paper", tuple(SYMBOLS), "5m", "paper3", ex.url, ex.url.replace("http://", "ws://"),
+            str(tmp_path / "runs" / "paper3"), strategy="ema_cross",
+            warmup_from_ms=START - warmup_ms(plan.strategy, "5m"), trade_from_ms=START,
+            until_ms=end - FIVE_MINUTES,
+        )  # fmt: skip
+        result = run_trading(spec)
+
+    closed = [t for t in backtest.trades if t.exit_reason != "end_of_data"]
+    assert result.supervisor.stopped_by == "finished"
+    assert len(closed) >= 8, "too few trades to prove anything"
+    fields = ("symbol", "side", "entry_time_ms", "entry_price", "exit_time_ms", "exit_price",
+              "quantity", "fees", "funding", "exit_reason")  # fmt: skip
+    paper_trades = [tuple(t[f] for f in fields) for t in result.brain["trades"]]
+    assert paper_trades == [tuple(getattr(t, f) for f in fields) for t in closed]
+    assert result.brain["virtual_positions"] > 0

@@ -11,11 +11,13 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from slt.adapters.exchange.local.faults import Scheduled
 from slt.adapters.exchange.local.tapes import load_tapes
 from slt.domain.clock import parse_utc_ms
 from slt.runtime.supervisor import ChildEvent, Supervisor, Timings
@@ -57,15 +59,22 @@ def exchange_view(ex: Running, symbols: list[str]) -> dict[str, Any]:
             positions[symbol] = desk.amt * 1.0
             if not any(a.order_type == "STOP_MARKET" for a in desk.open_algos()):
                 naked.append(symbol)
-    return {"fills": fills, "placed": placed, "positions": positions, "naked": naked}
+    return {"fills": fills, "placed": placed, "positions": positions, "naked": naked,
+            "faults": len(ex.exchange.faults.applied)}  # fmt: skip
 
 
 def run_live(
-    tmp: Path, monkeypatch: pytest.MonkeyPatch, kills: int, hours: float
-) -> tuple[RuntimeResult, dict[str, Any], list[str]]:
+    tmp: Path, monkeypatch: pytest.MonkeyPatch, kills: int, hours: float, *,
+    faults: list[Scheduled] | None = None, database_url: str | None = None,
+    during: Callable[[], None] | None = None,
+) -> tuple[RuntimeResult, dict[str, Any], list[str]]:  # fmt: skip
+    """``during``: run in a thread once the children are up (a database restart)."""
     monkeypatch.setenv("SLT_DATA_DIR", str(tmp / "data"))
     monkeypatch.setenv("SLT_DB_AUTO_MIGRATE", "true")
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+    if database_url is None:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("DATABASE_URL", database_url)
     symbols = many_symbols(4)
     end = START + int(hours * 3_600_000)
     tapes = load_tapes(minute_store(tmp, symbols), list(symbols), START, end)
@@ -88,9 +97,12 @@ def run_live(
     def ready(supervisor: Supervisor) -> None:
         if kills:
             threading.Thread(target=killer, args=(supervisor,), daemon=True).start()
+        if during is not None:
+            threading.Thread(target=during, daemon=True).start()
 
-    with serving(tapes, START, speed=math.inf) as ex:
-        result = run_trading(spec_for(ex, tmp, symbols, end, f"p{kills}"), timings=TIMINGS,
+    with serving(tapes, START, speed=math.inf, fault_plan=faults) as ex:
+        run_id = f"p{kills}" + ("f" if faults else "")
+        result = run_trading(spec_for(ex, tmp, symbols, end, run_id), timings=TIMINGS,
                              on_event=events.append, supervisor_ready=ready)  # fmt: skip
         view = exchange_view(ex, symbols)
     return result, view, killed
@@ -123,6 +135,7 @@ def check(result: RuntimeResult, view: dict[str, Any]) -> dict[str, Any]:
         "candles": brain["candles"], "repeats": brain["repeats"], "fills applied": len(applied),
         "exchange fills": len(view["fills"]), "orders placed": len(view["placed"]),
         "positions": view["positions"], "naked": view["naked"],
+        "faults applied": view.get("faults", 0),
     }  # fmt: skip
     print("three-process figures:", figures)
     assert result.supervisor.stopped_by == "finished", figures
@@ -163,3 +176,65 @@ def test_kill_9_of_each_process_loses_nothing(
     for name in ("feed", "brain", "executor"):
         assert killed.count(name) == 2, killed  # each killed twice before the replay ended
         assert result.supervisor.children[name].restarts >= 2
+
+
+async def _recorded_pg(url: str, run_id: str) -> dict[str, Any]:
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        fills = await connection.fetch(
+            "SELECT o.symbol, f.fill_id FROM fills f JOIN orders o ON o.id = f.order_id "
+            "WHERE f.run_id = $1", run_id)  # fmt: skip
+        open_ = await connection.fetch(
+            "SELECT symbol, side * quantity AS q FROM positions WHERE run_id = $1 AND "
+            "status = 'open'", run_id)  # fmt: skip
+    finally:
+        await connection.close()
+    return {"fills": {(r["symbol"], int(r["fill_id"])) for r in fills},
+            "positions": {r["symbol"]: float(r["q"]) for r in open_}}  # fmt: skip
+
+
+@pytest.mark.skipif(
+    os.environ.get("SLT_CHAOS_PROCESSES") != "1",
+    reason="opt-in (SLT_CHAOS_PROCESSES=1): faults, kills and a database restart together do "
+    "not yet end reliably (the replay can stall once REST weight runs out; docs/trading.md)",
+)
+def test_chaos_faults_kills_and_a_database_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15's chaos run, bounded for CI (``SLT_CHAOS_PROCESS_HOURS``, 6 by default; the
+    issue's week is 168): stream drops, 429 bursts, 5xx after accepted orders, forgotten
+    orders, listenKey expiries and an exchange restart (the storm of the one-process chaos
+    test), kill -9 of each process twice, and a restart of the bot's PostgreSQL (a private
+    cluster). Afterwards the exchange, the brain and the database agree."""
+    import asyncio
+
+    from tests.support.chaos import storm
+    from tests.support.pg_cluster import PrivateCluster
+
+    hours = float(os.environ.get("SLT_CHAOS_PROCESS_HOURS", "6"))
+    with PrivateCluster() as cluster:
+        url = cluster.create_database("slt_chaos")
+        restarted: list[float] = []
+
+        def restart_database() -> None:
+            time.sleep(10)
+            cluster.stop("immediate")  # as a crash: committed rows survive by the WAL
+            time.sleep(2)
+            cluster.start()
+            restarted.append(time.monotonic())
+
+        result, view, killed = run_live(
+            tmp_path, monkeypatch, kills=2, hours=hours, faults=storm(START, hours),
+            database_url=url, during=restart_database,
+        )  # fmt: skip
+        rows = asyncio.run(_recorded_pg(url, "p2f"))
+    figures = check(result, view)
+    print("chaos:", {"killed": killed, "database restarts": len(restarted),
+                     "recorded fills": len(rows["fills"])})  # fmt: skip
+    assert restarted and view["faults"] >= 30 * hours / 2
+    for name in ("feed", "brain", "executor"):
+        assert killed.count(name) == 2, killed
+    assert rows["fills"] == view["fills"]  # none lost, none twice, across it all
+    assert rows["positions"] == pytest.approx(view["positions"]), figures

@@ -29,6 +29,7 @@ from slt.errors import ExchangeError, ExchangeRejected
 WallMs = Callable[[], int]
 Sleep = Callable[[float], Awaitable[None]]
 UNKNOWN_OUTCOME_CODES = (-1007,)
+CLOCK_RETRIES = 20  # the first request of a (re)started process: each waits the hold
 RETRIES = 3
 
 
@@ -99,8 +100,14 @@ class BinanceRest:
 
     async def sync_clock(self) -> int:
         """Offset to the server's clock by the round trip's midpoint; returns it."""
-        sent = self._wall()
-        answer = await self._send("GET", "/fapi/v1/time", {}, 1, signed=False)
+        for attempt in range(CLOCK_RETRIES + 1):
+            sent = self._wall()
+            try:
+                answer = await self._send("GET", "/fapi/v1/time", {}, 1, signed=False)
+                break
+            except ExchangeRejected as exc:  # a process restarted into a 429 hold waits it out
+                if exc.status not in (418, 429) or attempt == CLOCK_RETRIES:
+                    raise
         received = self._wall()
         self.offset_ms = int(answer.body["serverTime"]) - (sent + received) // 2
         return self.offset_ms

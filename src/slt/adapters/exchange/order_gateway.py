@@ -239,17 +239,24 @@ class OrderGateway:
         await self._until_unlisted(mine, timeout_s)
 
     async def _until_unlisted(self, clients: set[str], timeout_s: float) -> None:
-        """Poll ``openOrders`` until it lists none of ``clients`` (or the time is up)."""
+        """Poll the open orders of the symbols concerned (weight 1 a symbol, where the list of
+        every symbol weighs 40) until none of ``clients`` is listed, or the time is up."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout_s
-        while clients and loop.time() < end:
+        symbols = sorted({self.orders[c].order.symbol for c in clients if c in self.orders})
+        while symbols and loop.time() < end:
+            listed: set[str] = set()
             try:
-                listed = (await self.rest.signed("GET", "/fapi/v1/openOrders", weight=40)).body
+                for symbol in symbols:
+                    answer = await self.rest.signed("GET", "/fapi/v1/openOrders",
+                                                    {"symbol": symbol})  # fmt: skip
+                    listed |= {o["clientOrderId"] for o in answer.body}
             except ExchangeError:
-                listed = None
-            if listed is not None and not {o["clientOrderId"] for o in listed} & clients:
+                await asyncio.sleep(0.5)
+                continue
+            if not listed & clients:
                 return
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
 
     async def drain(self) -> None:
         """Wait until every queued request has been answered (tests, shutdown)."""

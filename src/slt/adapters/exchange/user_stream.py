@@ -168,6 +168,16 @@ class UserStream:
         if self.after_resync is not None:
             await self.after_resync()
 
+    async def resync_settled(self, tries: int = 5, wait_s: float = 0.5) -> None:
+        """``resync``, asked again (up to ``tries`` times) while a fill's order is one
+        Binance "forgot" for a moment: a clean stop must see every fill."""
+        await self.resync()
+        for _ in range(tries):
+            if not self.unresolved:
+                return
+            await asyncio.sleep(wait_s)
+            await self.resync()
+
     async def _missed_fills(self, symbol: str) -> list[Event]:
         trades = (await self.rest.signed("GET", "/fapi/v1/userTrades",
                                          {"symbol": symbol}, weight=5)).body  # fmt: skip
