@@ -25,6 +25,7 @@ import logging
 import sys
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from slt.adapters.exchange.binance_rest import BinanceRest
@@ -98,6 +99,7 @@ class Brain:
         self.restarted = False
         self.looked: int | None = None  # the last LookDone round
         self._out: deque[Message] = deque()
+        self._training: ProcessPoolExecutor | None = None  # the retrainer's worker
         self._promoted: list[str] = []  # models the learning loop promoted, applied in order
         self.recorder: Any = None
         self.storage: Any = None
@@ -183,6 +185,8 @@ class Brain:
                 if learning is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(learning.wait(), 60)
+                if self._training is not None:  # else the exit waits on its worker
+                    _end_training(self._training)
                 self._write_summary()
                 self.journal.close()
                 if self.storage is not None:
@@ -203,10 +207,11 @@ class Brain:
             last = self.core.counts.last_candle_ms if self.core is not None else {}
             return max(last.values(), default=0) + tf_ms
 
+        self._training = training_executor()
         retrainer = Retrainer(LearningStores.on(self.storage.engine), schema,
                               engine.exits.max_holding_ms, now_ms,
                               policy=policy_from(load_settings()),
-                              executor=training_executor())  # fmt: skip
+                              executor=self._training)  # fmt: skip
         return LearningLoop(self.storage.engine, book, schema, retrainer=retrainer,
                             on_model=self._promoted.append, run_id=self.spec.run_id)  # fmt: skip
 
@@ -368,3 +373,13 @@ def _positions(core: DecisionCore) -> dict[str, float]:
     book = core.state.book.positions
     return {s: float(book[i]["qty"]) * int(book[i]["side"])
             for i, s in enumerate(core.state.symbols) if int(book[i]["side"])}  # fmt: skip
+
+
+def _end_training(pool: ProcessPoolExecutor) -> None:
+    """A retrain still running at the stop is abandoned (the champion stays): its worker is
+    ended, or the interpreter's exit would wait for it."""
+    workers = list(getattr(pool, "_processes", {}).values())  # the pool offers no other way
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        with contextlib.suppress(Exception):
+            worker.terminate()

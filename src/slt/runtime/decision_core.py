@@ -200,11 +200,6 @@ class DecisionCore:
                                                  c.high, c.low, c.close)]))  # fmt: skip
             for symbol in order:
                 self.events(self.sim.match_bar(index[symbol]))
-        if self.learning is not None:  # the virtual positions open before this close
-            for symbol in order:
-                c = candles[symbol][0]
-                await self.learning.candle(symbol, c.open_time_ms, c.open, c.high, c.low,
-                                           c.close)  # fmt: skip
         closes: list[Event] = []
         for symbol in order:
             c, row, _ = candles[symbol]
@@ -217,9 +212,13 @@ class DecisionCore:
             closes.append(CandleClosed(symbol, c.open_time_ms, c.open_time_ms + self.tf_ms,
                                        c.open, c.high, c.low, c.close, direction,
                                        row.confidence, row.stop_pct, row.gate))  # fmt: skip
-        self.events(closes)
+        self.events(closes)  # the decision, and its orders on their way, before any learning
         opened, self._opened = self._opened, []
-        if self.learning is not None:
+        if self.learning is not None:  # off the order path: the database waits here
+            for symbol in order:  # the virtual positions opened before this candle, then
+                c = candles[symbol][0]  # those its signals open
+                await self.learning.candle(symbol, c.open_time_ms, c.open, c.high, c.low,
+                                           c.close)  # fmt: skip
             for command in opened:
                 features = candles[command.symbol][2] if command.symbol in candles else None
                 if features is not None:
