@@ -234,14 +234,11 @@ async def preflight(mode: str, names: list[str], rest_url: str, key: str, secret
     does not list; live, keys it refuses."""
     from slt.adapters.exchange.binance_rest import BinanceRest
     from slt.errors import ExchangeRejected
+    from slt.runtime.exchange_setup import listed
 
     async with BinanceRest(rest_url, key, secret) as rest:
         await rest.sync_clock()
-        info = await rest.load_limits()
-        listed = {e["symbol"] for e in info["symbols"]}
-        missing = [s for s in names if s not in listed]
-        if missing:
-            raise ConfigError(f"the exchange lists no {', '.join(missing)}")
+        await listed(rest, names)
         if mode == "live":
             try:
                 await rest.signed("GET", "/fapi/v3/balance", weight=5)

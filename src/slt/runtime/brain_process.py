@@ -26,6 +26,7 @@ import sys
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from typing import Any
 
 from slt.adapters.exchange.binance_rest import BinanceRest
@@ -34,7 +35,7 @@ from slt.domain.features.config import FeatureConfig
 from slt.domain.features.matrix import FeatureStream
 from slt.domain.features.schema import FeatureSchema
 from slt.domain.timeframes import TIMEFRAME_MS
-from slt.domain.trading.symbol_rules import SymbolRules, from_binance_json, symbol_rules
+from slt.domain.trading.symbol_rules import SymbolRules, symbol_rules
 from slt.engine.config import EngineConfig
 from slt.engine.messages import (
     CancelOrder,
@@ -48,9 +49,14 @@ from slt.engine.pipeline import ModelGate
 from slt.engine.virtual_book import VirtualBook
 from slt.runtime.decision_core import DecisionCore
 from slt.runtime.event_loop import run_async
+from slt.runtime.exchange_setup import (
+    RefusedToTrade,
+    refuse_unexplained,
+    rules_and_filters,
+    settled_funding,
+)
 from slt.runtime.input_journal import InputJournal
 from slt.runtime.learning_loop import LearningLoop
-from slt.runtime.live_session import RefusedToTrade, unexplained
 from slt.runtime.retrainer import LearningStores, Retrainer, policy_from, training_executor
 from slt.runtime.ring import Record, Ring, wait_async
 from slt.runtime.ring_records import (
@@ -127,10 +133,7 @@ class Brain:
     async def _rules(self, rest: BinanceRest) -> list[SymbolRules]:
         if self.spec.paper:
             return [symbol_rules(s) for s in self.spec.symbols]  # the backtest's own
-        info = await rest.load_limits()
-        entries = {e["symbol"]: e for e in info["symbols"]}
-        brackets = (await rest.signed("GET", "/fapi/v1/leverageBracket")).body
-        return [from_binance_json(s, entries[s], brackets) for s in self.spec.symbols]
+        return (await rules_and_filters(rest, self.spec.symbols))[0]
 
     async def _open_records(self) -> None:
         if not self.spec.records:
@@ -151,17 +154,12 @@ class Brain:
             await rest.sync_clock()
             rules = await self._rules(rest)
 
-            async def funding_rows(symbol: str, due: int) -> list[dict[str, Any]]:
-                answer = await rest.public("GET", "/fapi/v1/fundingRate", {
-                    "symbol": symbol, "startTime": due, "endTime": due})  # fmt: skip
-                return list(answer.body)
-
             await self._open_records()
             learning = self._learning(engine, rules) if self.storage is not None else None
             self.core = core = DecisionCore(
                 spec.symbols, spec.timeframe, strategy, engine, rules, run_id=spec.run_id,
-                paper=spec.paper, trade_from_ms=spec.trade_from_ms, funding_rows=funding_rows,
-                learning=learning,
+                paper=spec.paper, trade_from_ms=spec.trade_from_ms,
+                funding_rows=partial(settled_funding, rest), learning=learning,
             )  # fmt: skip
             if not spec.paper:
                 core.execute = self._execute
@@ -283,12 +281,16 @@ class Brain:
             if not records:
                 await wait_async(rings, 0.2)
                 continue
-            self.journal.append([r for r in records if r.kind in _JOURNALED])
-            for record in records:
-                await self._apply(record, decode(record))
+            await self._take(records)
             if until is not None and core.reached(until):
                 return True
         return False
+
+    async def _take(self, records: Sequence[Record]) -> None:
+        """Journal, then apply (the journal holds what a restarted brain must replay)."""
+        self.journal.append([r for r in records if r.kind in _JOURNALED])
+        for record in records:
+            await self._apply(record, decode(record))
 
     async def _apply(self, record: Record, message: Message) -> None:
         core = self.core
@@ -305,12 +307,7 @@ class Brain:
             self.looked = message.round
         elif isinstance(message, Reconciled):
             if not self.reconciled and not self.replaying and not self.spec.adopt:
-                foreign = unexplained(message, core.state)
-                if foreign:
-                    raise RefusedToTrade(
-                        "the exchange holds positions this bot did not open: "
-                        + "; ".join(foreign) + ". Close them by hand, or start with --adopt"
-                    )  # fmt: skip
+                refuse_unexplained(message, core.state)
             self.reconciled = True
             core.events([message])
         elif record.kind < 50:  # the executor's events
@@ -335,9 +332,7 @@ class Brain:
                 if not records:
                     await wait_async([self.events], 0.2)
                     continue
-                self.journal.append([r for r in records if r.kind in _JOURNALED])
-                for record in records:
-                    await self._apply(record, decode(record))
+                await self._take(records)
             if self.looked != round_:
                 log.warning("the executor did not finish last look %d in time", round_)
                 return

@@ -42,6 +42,7 @@ from slt.engine.messages import (
 )
 from slt.errors import SltError
 from slt.runtime.event_loop import run_async
+from slt.runtime.exchange_setup import listed
 from slt.runtime.ring import Ring, wait_async
 from slt.runtime.ring_records import Hello, LastLook, LookDone, Message, decode, encode
 from slt.runtime.supervisor import Heartbeat
@@ -138,11 +139,7 @@ class Executor:
         spec = self.spec
         async with BinanceRest(spec.rest_url, spec.keys.key, spec.keys.secret) as rest:
             await rest.sync_clock()
-            info = await rest.load_limits()
-            entries = {e["symbol"]: e for e in info["symbols"]}
-            missing = [s for s in spec.symbols if s not in entries]
-            if missing:
-                raise SltError(f"the exchange lists no {', '.join(missing)}")
+            entries = await listed(rest, spec.symbols)
             filters = {s: SymbolFilters.from_exchange_info(entries[s]) for s in spec.symbols}
             gateway = OrderGateway(rest, self.account, filters, self.send, notify=self._notice,
                                    mark_price=self.marks.get, **spec.gateway_options)  # fmt: skip

@@ -23,42 +23,35 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from slt.adapters.exchange.account_state import AccountState
 from slt.adapters.exchange.binance_rest import BinanceRest
 from slt.adapters.exchange.exchange_snapshot import read_exchange
 from slt.adapters.exchange.market_stream import Candle, MarketStream
-from slt.adapters.exchange.order_filters import SymbolFilters
 from slt.adapters.exchange.order_gateway import OrderGateway
 from slt.adapters.exchange.user_stream import UserStream
 from slt.domain.strategies.base import Strategy
 from slt.domain.timeframes import TIMEFRAME_MS
-from slt.domain.trading.symbol_rules import SymbolRules, from_binance_json, symbol_rules
+from slt.domain.trading.symbol_rules import SymbolRules, symbol_rules
 from slt.engine.config import EngineConfig
-from slt.engine.messages import Event, Reconciled
+from slt.engine.messages import Event
 from slt.engine.state import PortfolioState
 from slt.errors import SltError
 from slt.runtime.decision_core import DecisionCore, Observer, SessionCounts
+from slt.runtime.exchange_setup import (
+    RefusedToTrade,
+    listed,
+    refuse_unexplained,
+    rules_and_filters,
+    settled_funding,
+    unexplained,
+)
 
 __all__ = ["LiveSession", "RefusedToTrade", "SessionCounts", "unexplained"]
 
 log = logging.getLogger(__name__)
-
-
-class RefusedToTrade(SltError):
-    """The exchange holds what this session cannot explain; it names what and how to go on."""
-
-
-def unexplained(reconciled: Reconciled, state: PortfolioState) -> list[str]:
-    """Positions on the traded symbols that the books do not hold: the session cannot tell
-    whose they are."""
-    held = {s: int(state.book.positions[i]["side"]) for i, s in enumerate(state.symbols)}
-    return [
-        f"{p.symbol} {'long' if p.side > 0 else 'short'} {p.quantity:g} at {p.entry_price:g}"
-        for p in reconciled.positions
-        if p.symbol in held and held[p.symbol] != p.side
-    ]
 
 
 class LiveSession:
@@ -126,12 +119,6 @@ class LiveSession:
 
     # -- start-up ----------------------------------------------------------------------
 
-    async def _rules(self) -> tuple[list[SymbolRules], dict[str, SymbolFilters]]:
-        entries = await self._listed()
-        brackets = (await self.rest.signed("GET", "/fapi/v1/leverageBracket")).body
-        rules = [from_binance_json(s, entries[s], brackets) for s in self.symbols]
-        return rules, {s: SymbolFilters.from_exchange_info(entries[s]) for s in self.symbols}
-
     def server_ms(self) -> int:
         return self.rest.wall_ms() + self.rest.offset_ms
 
@@ -141,28 +128,16 @@ class LiveSession:
         answer = await self.rest.public("GET", "/fapi/v1/premiumIndex", {"symbol": self.symbols[0]})
         return int(answer.body["time"])
 
-    async def _listed(self) -> dict[str, dict[str, Any]]:
-        info = await self.rest.load_limits()
-        entries = {e["symbol"]: e for e in info["symbols"]}
-        missing = [s for s in self.symbols if s not in entries]
-        if missing:
-            raise SltError(f"the exchange lists no {', '.join(missing)}")
-        return entries
-
     def _core(self, rules: Sequence[SymbolRules]) -> DecisionCore:
         return DecisionCore(
             self.symbols, self.timeframe, self.strategy, self.config, rules,
             run_id=self.run_id, paper=self.paper, trade_from_ms=self.trade_from_ms,
-            observe=self.observe, on_candle=self.on_candle, funding_rows=self._funding_rows,
+            observe=self.observe, on_candle=self.on_candle,
+            funding_rows=partial(settled_funding, self.rest),
         )  # fmt: skip
 
-    async def _funding_rows(self, symbol: str, due: int) -> list[dict[str, Any]]:
-        answer = await self.rest.public("GET", "/fapi/v1/fundingRate", {
-            "symbol": symbol, "startTime": due, "endTime": due})  # fmt: skip
-        return list(answer.body)
-
     async def _start_live(self) -> None:
-        rules, filters = await self._rules()
+        rules, filters = await rules_and_filters(self.rest, self.symbols)
         self.core = core = self._core(rules)
         self.gateway = OrderGateway(
             self.rest, self.account, filters, self._later, notify=core.notice,
@@ -170,13 +145,8 @@ class LiveSession:
         )  # fmt: skip
         core.execute = self.gateway.execute
         reconciled = await read_exchange(self.rest, self.symbols, self.server_ms())
-        foreign = unexplained(reconciled, core.state)
-        if foreign and not self.adopt:
-            raise RefusedToTrade(
-                "the exchange holds positions this bot did not open: " + "; ".join(foreign)
-                + ". Close them by hand, or start with --adopt to protect them with stops and "
-                "manage them"
-            )  # fmt: skip
+        if not self.adopt:
+            refuse_unexplained(reconciled, core.state)
         self._apply(reconciled)
 
     async def start(self) -> None:
@@ -185,7 +155,7 @@ class LiveSession:
         await self.rest.sync_clock()
         tf_ms = TIMEFRAME_MS[self.timeframe]
         if self.paper:
-            await self._listed()
+            await listed(self.rest, self.symbols)
             self.core = self._core([symbol_rules(s) for s in self.symbols])  # the backtest's
         else:
             await self._start_live()
